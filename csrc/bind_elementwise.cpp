@@ -1,0 +1,138 @@
+// Element-wise and reduction kernels: float32, C-contiguous, equal shapes (broadcasting and
+// other dtypes are handled in Python before these are called).
+#include "array_checks.h"
+#include "bindings.h"
+#include "elementwise/elementwise.h"
+
+namespace convengine::bindings {
+
+namespace {
+
+// Validates `out` when given (float32, writeable, shape of `like`, no partial overlap with any
+// input), or allocates it.
+FloatArray output_for(const py::object& out, const FloatArray& like,
+                      std::initializer_list<const FloatArray*> inputs, const char* op) {
+    if (out.is_none()) return empty_like(like);
+    FloatArray result = require_writeable_float32(out, op, "out");
+    require_same_shape(result, "out", like, "input", op);
+    for (const FloatArray* in : inputs) require_no_partial_overlap(result, *in, op);
+    return result;
+}
+
+void bind_binary(py::module_& m, const char* name, BinaryOp op, const char* doc) {
+    m.def(name,
+          [name, op](const py::handle& a_obj, const py::handle& b_obj, const py::object& out) {
+              FloatArray a = require_float32(a_obj, name, "a");
+              FloatArray b = require_float32(b_obj, name, "b");
+              require_same_shape(a, "a", b, "b", name);
+              FloatArray result = output_for(out, a, {&a, &b}, name);
+              const float* pa = a.data();
+              const float* pb = b.data();
+              float* po = result.mutable_data();
+              const int64_t n = a.size();
+              call_engine([&] { return binary(op, pa, pb, po, n); });
+              return result;
+          },
+          py::arg("a"), py::arg("b"), py::arg("out") = py::none(), doc);
+}
+
+template <typename Kernel>
+void bind_unary(py::module_& m, const char* name, Kernel kernel, const char* doc) {
+    m.def(name,
+          [name, kernel](const py::handle& x_obj, const py::object& out) {
+              FloatArray x = require_float32(x_obj, name, "x");
+              FloatArray result = output_for(out, x, {&x}, name);
+              const float* px = x.data();
+              float* po = result.mutable_data();
+              const int64_t n = x.size();
+              call_engine([&] { return kernel(px, po, n); });
+              return result;
+          },
+          py::arg("x"), py::arg("out") = py::none(), doc);
+}
+
+}  // namespace
+
+void bind_elementwise(py::module_& m) {
+    bind_binary(m, "add", BinaryOp::add, "out = a + b (float32, equal shapes).");
+    bind_binary(m, "sub", BinaryOp::sub, "out = a - b (float32, equal shapes).");
+    bind_binary(m, "mul", BinaryOp::mul, "out = a * b (float32, equal shapes).");
+    bind_binary(m, "div", BinaryOp::div, "out = a / b (float32, equal shapes).");
+    bind_unary(m, "relu", relu, "out = max(x, 0); NaN stays NaN.");
+    bind_unary(m, "exp", convengine::exp, "out = exp(x), within 2 ulp.");
+
+    m.def("relu_backward",
+          [](const py::handle& grad_obj, const py::handle& x_obj, const py::object& out) {
+              FloatArray grad = require_float32(grad_obj, "relu_backward", "grad");
+              FloatArray x = require_float32(x_obj, "relu_backward", "x");
+              require_same_shape(grad, "grad", x, "x", "relu_backward");
+              FloatArray result = output_for(out, x, {&grad, &x}, "relu_backward");
+              const float* pg = grad.data();
+              const float* px = x.data();
+              float* po = result.mutable_data();
+              const int64_t n = x.size();
+              call_engine([&] { return relu_backward(pg, px, po, n); });
+              return result;
+          },
+          py::arg("grad"), py::arg("x"), py::arg("out") = py::none(),
+          "out = grad where x > 0, else 0.");
+
+    m.def("axpy",
+          [](float alpha, const py::handle& x_obj, const py::handle& y_obj) {
+              FloatArray x = require_float32(x_obj, "axpy", "x");
+              FloatArray y = require_writeable_float32(y_obj, "axpy", "y");
+              require_same_shape(x, "x", y, "y", "axpy");
+              require_no_partial_overlap(y, x, "axpy");
+              const float* px = x.data();
+              float* py_ = y.mutable_data();
+              const int64_t n = x.size();
+              call_engine([&] { return axpy(alpha, px, py_, n); });
+          },
+          py::arg("alpha"), py::arg("x"), py::arg("y"), "y += alpha * x, in place.");
+
+    m.def("sum",
+          [](const py::handle& x_obj) {
+              FloatArray x = require_float32(x_obj, "sum", "x");
+              const float* px = x.data();
+              const int64_t n = x.size();
+              double total = 0.0;
+              call_engine([&] { return sum(px, n, &total); });
+              return total;
+          },
+          py::arg("x"), "Sum of all elements, accumulated in float64.");
+
+    m.def("sum_squared_deviation",
+          [](const py::handle& x_obj, double mean) {
+              FloatArray x = require_float32(x_obj, "sum_squared_deviation", "x");
+              const float* px = x.data();
+              const int64_t n = x.size();
+              double total = 0.0;
+              call_engine([&] { return sum_squared_deviation(px, n, mean, &total); });
+              return total;
+          },
+          py::arg("x"), py::arg("mean"), "Sum of (x - mean)**2, accumulated in float64.");
+
+    m.def("max",
+          [](const py::handle& x_obj) {
+              FloatArray x = require_float32(x_obj, "max", "x");
+              const float* px = x.data();
+              const int64_t n = x.size();
+              float best = 0.0f;
+              call_engine([&] { return convengine::max(px, n, &best); });
+              return best;
+          },
+          py::arg("x"), "Largest element (NaN if any is NaN); the input must not be empty.");
+
+    m.def("min",
+          [](const py::handle& x_obj) {
+              FloatArray x = require_float32(x_obj, "min", "x");
+              const float* px = x.data();
+              const int64_t n = x.size();
+              float best = 0.0f;
+              call_engine([&] { return convengine::min(px, n, &best); });
+              return best;
+          },
+          py::arg("x"), "Smallest element (NaN if any is NaN); the input must not be empty.");
+}
+
+}  // namespace convengine::bindings

@@ -1,0 +1,16 @@
+// One bind_<family>() per op family; module.cpp calls them all.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace convengine::bindings {
+
+namespace py = pybind11;
+
+void bind_runtime(py::module_& m);
+void bind_elementwise(py::module_& m);
+
+// Applies CONVENGINE_ISA, if set; raises ValueError for an unknown or unsupported ISA.
+void select_isa_from_environment();
+
+}  // namespace convengine::bindings

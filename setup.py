@@ -1,0 +1,84 @@
+"""Build script: the convengine package plus its private extension convengine._C.
+
+_C is built from engine/**/*.cpp (the pure C++ engine) and csrc/*.cpp (the pybind11 boundary).
+Hot kernels come in ISA variants inside one build: a source named `*__avx2.cpp` or
+`*__avx512.cpp` is compiled with that ISA's flags, everything else for baseline x86-64, and the
+variant is chosen at import time from CPU detection. Never -march=native: the build must run on
+any x86-64 CPU.
+"""
+
+import os
+import re
+from glob import glob
+
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Flags per ISA suffix. AVX-512 files prefer 512-bit vectors (GCC would otherwise stay at 256).
+ISA_FLAGS = {
+    "avx2": ["-mavx2", "-mfma", "-mf16c"],
+    "avx512": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mfma", "-mf16c",
+               "-mprefer-vector-width=512"],
+}
+ISA_SUFFIX = re.compile(r"__(%s)\.cpp$" % "|".join(ISA_FLAGS))
+
+
+def read_version():
+    with open(os.path.join(HERE, "python", "convengine", "_version.py")) as f:
+        return re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+
+
+class IsaBuildExt(build_ext):
+    """build_ext that adds ISA flags to each source whose name asks for them."""
+
+    def build_extensions(self):
+        compile_one = self.compiler._compile
+
+        def compile_with_isa_flags(obj, src, ext, cc_args, extra_postargs, pp_opts):
+            match = ISA_SUFFIX.search(src)
+            flags = list(extra_postargs) + (ISA_FLAGS[match.group(1)] if match else [])
+            compile_one(obj, src, ext, cc_args, flags, pp_opts)
+
+        self.compiler._compile = compile_with_isa_flags
+        super().build_extensions()
+
+
+def sources():
+    # Relative paths: setuptools rejects absolute ones in an sdist build.
+    found = glob("engine/**/*.cpp", recursive=True) + glob("csrc/*.cpp")
+    return sorted(found)
+
+
+extension = Pybind11Extension(
+    "convengine._C",
+    sources(),
+    include_dirs=["engine"],
+    cxx_std=17,
+    extra_compile_args=["-O3", "-fopenmp", "-fno-math-errno"],
+    extra_link_args=["-fopenmp"],
+)
+
+# Compile sources in parallel (CONVENGINE_BUILD_JOBS=N to choose; default: all cores).
+ParallelCompile("CONVENGINE_BUILD_JOBS", default=0).install()
+
+setup(
+    name="convengine",
+    version=read_version(),
+    description="Fast, tested CPU convolution engine with a PyTorch-like autograd layer",
+    long_description=open(os.path.join(HERE, "README.md")).read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    package_dir={"": "python"},
+    packages=find_packages("python"),
+    ext_modules=[extension],
+    cmdclass={"build_ext": IsaBuildExt},
+    install_requires=["numpy>=1.22"],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0"],
+    },
+    entry_points={"console_scripts": ["convengine=convengine.__main__:main"]},
+    zip_safe=False,
+)
