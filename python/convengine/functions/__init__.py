@@ -1,0 +1,1 @@
+"""Differentiable operations, one module per family: forward and backward side by side."""

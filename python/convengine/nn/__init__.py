@@ -1,0 +1,5 @@
+"""Neural-network building blocks (convengine.nn.functional for now)."""
+
+from . import functional
+
+__all__ = ["functional"]
