@@ -1,5 +1,4 @@
 // Runtime controls: ISA choice, threads, OpenMP facts.
-#include <cstdlib>
 #include <string>
 
 #include "array_checks.h"
@@ -49,11 +48,6 @@ py::list compiled_isas() {
 
 }  // namespace
 
-void select_isa_from_environment() {
-    const char* forced = std::getenv("CONVENGINE_ISA");
-    if (forced != nullptr && forced[0] != '\0') select_isa_or_raise(forced, "CONVENGINE_ISA");
-}
-
 void bind_runtime(py::module_& m) {
     m.def("isa", [] { return std::string(isa_name(kernels().isa)); },
           "Name of the active kernel variant: 'ref', 'avx2' or 'avx512'.");
@@ -66,9 +60,14 @@ void bind_runtime(py::module_& m) {
               return cpu_supports(isa);
           },
           py::arg("isa"), "Whether this CPU can run the named kernel variant.");
-    m.def("_select_isa", [](const std::string& name) { select_isa_or_raise(name, "isa"); },
-          py::arg("isa"),
-          "Switches the active kernel variant (tests only; CONVENGINE_ISA is the user's switch).");
+    m.def("_select_isa",
+          [](const std::string& name, const std::string& source) {
+              select_isa_or_raise(name, source.c_str());
+          },
+          py::arg("isa"), py::arg("source") = "isa",
+          "Switches the active kernel variant. The package calls it once at import for "
+          "CONVENGINE_ISA (source names the setting in error messages); tests use it to run "
+          "every variant.");
     m.def("set_num_threads", [](int n) { raise_if_error(set_num_threads(n)); }, py::arg("n"));
     m.def("get_num_threads", &num_threads);
     m.def("openmp_version", &openmp_version, "The _OPENMP version (yyyymm) compiled against.");

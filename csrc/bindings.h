@@ -10,7 +10,4 @@ namespace py = pybind11;
 void bind_runtime(py::module_& m);
 void bind_elementwise(py::module_& m);
 
-// Applies CONVENGINE_ISA, if set; raises ValueError for an unknown or unsupported ISA.
-void select_isa_from_environment();
-
 }  // namespace convengine::bindings

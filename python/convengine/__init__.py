@@ -20,6 +20,7 @@ from .functional import (abs, add, argmax, argmin, cat, clamp, clip, concat, div
                          log, matmul, max, mean, min, mul, neg, permute, pow, relu, reshape, sqrt,
                          squeeze, stack, sub, sum, transpose, unsqueeze, var, where)
 from .gradcheck import GradcheckError, gradcheck
+from .runtime import apply_isa_from_environment as _apply_isa_from_environment
 from .runtime import get_num_threads, info, set_num_threads
 from .tensor import Tensor
 from . import nn
@@ -30,3 +31,5 @@ float64 = _np.dtype("float64")
 int32 = _np.dtype("int32")
 int64 = _np.dtype("int64")
 bool_ = _np.dtype("bool")
+
+_apply_isa_from_environment()

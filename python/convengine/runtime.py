@@ -2,6 +2,7 @@
 
 import importlib
 import numbers
+import os
 import platform
 
 import numpy as np
@@ -20,6 +21,17 @@ OPTIONAL_EXTRAS = {
     "matplotlib": "matplotlib",
     "tqdm": "tqdm",
 }
+
+
+def apply_isa_from_environment():
+    """Forces the kernel variant named by CONVENGINE_ISA (ref, avx2 or avx512), if set.
+
+    Called once, when convengine is imported. Raises ValueError for an unknown variant or one
+    this CPU cannot run.
+    """
+    forced = os.environ.get("CONVENGINE_ISA", "").strip()
+    if forced:
+        _C._select_isa(forced, "CONVENGINE_ISA")
 
 
 def set_num_threads(n):

@@ -1,0 +1,62 @@
+"""Shared test fixtures and the one table of tolerances."""
+
+import numpy as np
+import pytest
+
+import convengine as ce
+from convengine import _C
+
+# Tolerances, one table for the whole suite: (rtol, atol) by dtype and kind of comparison.
+#   exact_ops: the same arithmetic in another order (element-wise kernels vs NumPy).
+#   reduction: float32 sums of many terms, compared with a float64 reference.
+#   vs_torch:  our float32 result against PyTorch's float32 result.
+#   gradcheck: float64 analytic vs central-difference gradients.
+TOLERANCES = {
+    ("float32", "exact_ops"): (1e-6, 1e-7),
+    ("float32", "reduction"): (1e-5, 1e-5),
+    ("float32", "vs_torch"): (1e-5, 1e-6),
+    ("float64", "vs_torch"): (1e-10, 1e-12),
+    ("float64", "gradcheck"): (1e-3, 1e-5),
+}
+
+
+def tolerance(dtype, kind):
+    """(rtol, atol) for comparing arrays of `dtype` in a comparison of `kind`."""
+    return TOLERANCES[(np.dtype(dtype).name, kind)]
+
+
+def assert_close(actual, expected, kind="vs_torch", dtype=None):
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    rtol, atol = tolerance(dtype or actual.dtype, kind)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+SUPPORTED_ISAS = [isa for isa in _C.compiled_isas() if _C.cpu_supports(isa)]
+
+
+@pytest.fixture(params=SUPPORTED_ISAS)
+def isa(request):
+    """Runs the test once per kernel variant this CPU supports, then restores the original."""
+    original = _C.isa()
+    _C._select_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        _C._select_isa(original)
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    """Runs the test with 1 and with 2 threads, then restores the original count."""
+    original = ce.get_num_threads()
+    ce.set_num_threads(request.param)
+    try:
+        yield request.param
+    finally:
+        ce.set_num_threads(original)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
