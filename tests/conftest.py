@@ -9,12 +9,14 @@ from convengine import _C
 # Tolerances, one table for the whole suite: (rtol, atol) by dtype and kind of comparison.
 #   exact_ops: the same arithmetic in another order (element-wise kernels vs NumPy).
 #   reduction: float32 sums of many terms, compared with a float64 reference.
-#   vs_torch:  our float32 result against PyTorch's float32 result.
+#   vs_torch:  our result against PyTorch's, same dtype.
+#   conv_vs_torch: float32 convolutions (sums over whole windows) against PyTorch.
 #   gradcheck: float64 analytic vs central-difference gradients.
 TOLERANCES = {
     ("float32", "exact_ops"): (1e-6, 1e-7),
     ("float32", "reduction"): (1e-5, 1e-5),
     ("float32", "vs_torch"): (1e-5, 1e-6),
+    ("float32", "conv_vs_torch"): (1e-5, 1e-5),
     ("float64", "vs_torch"): (1e-10, 1e-12),
     ("float64", "gradcheck"): (1e-3, 1e-5),
 }

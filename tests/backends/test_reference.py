@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from convengine.backends import reference as R
+from conftest import tolerance
 
 # float64 against torch: both sides sum the same products in a different order
-RTOL, ATOL = 1e-10, 1e-12
-# float32 against torch (float32 accumulation)
-RTOL32, ATOL32 = 1e-5, 1e-5
+RTOL, ATOL = tolerance("float64", "vs_torch")
+# float32 against torch (float32 accumulation over whole convolution windows)
+RTOL32, ATOL32 = tolerance("float32", "conv_vs_torch")
 
 
 def _rng(*key):
