@@ -6,6 +6,7 @@
 #include "core/isa.h"
 #include "core/kernel_table.h"
 #include "core/threading.h"
+#include "probe/fma_probe.h"
 
 namespace convengine::bindings {
 
@@ -70,6 +71,15 @@ void bind_runtime(py::module_& m) {
           "every variant.");
     m.def("set_num_threads", [](int n) { raise_if_error(set_num_threads(n)); }, py::arg("n"));
     m.def("get_num_threads", &num_threads);
+    m.def("fma_probe",
+          [](int threads, int64_t iterations) {
+              double flops = 0.0;
+              call_engine([&] { return fma_probe(threads, iterations, &flops); });
+              return flops;
+          },
+          py::arg("threads"), py::arg("iterations"),
+          "Runs `iterations` rounds of independent FP32 FMA chains on each of `threads` threads "
+          "with the active ISA; returns the FLOPs done (time it to get the peak).");
     m.def("openmp_version", &openmp_version, "The _OPENMP version (yyyymm) compiled against.");
     m.def("openmp_library", [] { return std::string(openmp_library()); },
           "Path of the OpenMP runtime library loaded in this process.");
