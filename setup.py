@@ -78,6 +78,10 @@ setup(
     install_requires=["numpy>=1.22"],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0"],
+        # `convengine bench`: threadpoolctl holds numpy's BLAS to --threads and names its
+        # kernel; tqdm draws the progress bar; matplotlib draws --plot.
+        "bench": ["threadpoolctl>=3", "tqdm>=4"],
+        "plot": ["matplotlib>=3.5"],
     },
     entry_points={"console_scripts": ["convengine=convengine.__main__:main"]},
     zip_safe=False,
