@@ -34,9 +34,14 @@ def is_grad_enabled():
 
 
 class _SetGradMode:
-    """Context manager and decorator that sets grad mode for its body."""
+    """Context manager and decorator (``@no_grad()`` or bare ``@no_grad``) that sets grad mode
+    for its body."""
 
     mode = True
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        return self if fn is None else self(fn)  # bare decorator: no_grad(fn)
 
     def __enter__(self):
         self._previous = _grad_mode.enabled

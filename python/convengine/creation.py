@@ -70,7 +70,11 @@ def ones(*size, dtype=None, requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
-    return Tensor(np.full(_size((size,), "full"), fill_value, _dtype(dtype)),
+    """A tensor of `size` filled with fill_value; without dtype, bool, int64 or float32 as the
+    fill value is a bool, an int or a float (as in PyTorch)."""
+    if dtype is None:
+        dtype = tensor(fill_value).dtype
+    return Tensor(np.full(_size((size,), "full"), fill_value, np.dtype(dtype)),
                   requires_grad=requires_grad)
 
 

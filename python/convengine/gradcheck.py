@@ -30,14 +30,15 @@ def _numerical_jacobians(fn, inputs, checked, eps):
         sizes = [o.data.size for o in _outputs(fn, inputs)]
         jacobians = [[np.zeros((n, inputs[i].data.size)) for i in checked] for n in sizes]
         for col, i in enumerate(checked):
-            flat = inputs[i].data.reshape(-1)  # a view: perturbs the input in place
-            for k in range(flat.size):
-                original = flat[k]
-                flat[k] = original + eps
+            data = inputs[i].data  # perturbed in place, one element at a time (any strides)
+            for k in range(data.size):
+                where = np.unravel_index(k, data.shape)
+                original = data[where]
+                data[where] = original + eps
                 plus = [o.data.astype(np.float64).reshape(-1) for o in _outputs(fn, inputs)]
-                flat[k] = original - eps
+                data[where] = original - eps
                 minus = [o.data.astype(np.float64).reshape(-1) for o in _outputs(fn, inputs)]
-                flat[k] = original
+                data[where] = original
                 for out_index, (p, m) in enumerate(zip(plus, minus)):
                     jacobians[out_index][col][:, k] = (p - m) / (2 * eps)
     return jacobians

@@ -32,7 +32,7 @@ class Tensor:
     """An n-dimensional array that can record operations for backward().
 
     Prefer the creation helpers (convengine.tensor, zeros, ones, randn, arange). Tensor(array)
-    wraps an ndarray without copying it.
+    wraps an ndarray without copying it; Python floats become float32, as in PyTorch.
     """
 
     # ndarray (op) Tensor defers to Tensor's reflected operator.
@@ -42,6 +42,8 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         array = np.asarray(data)
+        if array.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
+            array = array.astype(np.float32)  # Python floats
         _check_dtype(array, requires_grad)
         self.data = array
         self.requires_grad = bool(requires_grad)
@@ -236,6 +238,12 @@ class Tensor:
     # ----- comparisons (no gradient) -------------------------------------------------------
     def _compare(self, other, op):
         other = other.data if isinstance(other, Tensor) else other
+        try:
+            np.broadcast_shapes(self.shape, np.shape(other))
+        except ValueError:
+            raise ValueError(
+                f"{op.__name__}: shapes {self.shape} and {np.shape(other)} do not broadcast"
+            ) from None
         return Tensor(op(self.data, other))
 
     def __lt__(self, other):
@@ -309,6 +317,8 @@ class Tensor:
             return reduction.Extremum.apply(self, op=op)
         if len(dim) != 1:
             raise ValueError(f"{op}: dim must be a single dimension, got {dim}")
+        if self.ndim == 0:  # a 0-d tensor is its own extremum along "dim 0", at index 0
+            return MinMaxResult(self.reshape(()), Tensor(np.array(0)))
         indices = reduction.arg_extremum(self.data, dim[0], op)
         values = shape.TakeAlongDim.apply(self, indices=indices, dim=dim[0])
         if not keepdim:
@@ -350,7 +360,11 @@ class Tensor:
         return shape.Reshape.apply(self, new_shape=shape.unsqueezed_shape(self.shape, dim))
 
     def __getitem__(self, index):
-        return shape.GetItem.apply(self, index=shape.normalize_index(index))
+        index = shape.normalize_index(index)
+        split = shape.split_integer_index(index)
+        if split is not None:  # integers first, then arrays and masks, as in PyTorch
+            return self[split[0]][split[1]]
+        return shape.GetItem.apply(self, index=index)
 
     def __iter__(self):
         if self.data.ndim == 0:

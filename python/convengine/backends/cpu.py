@@ -70,8 +70,9 @@ def var_all(x, correction):
     """Variance of every element (divided by size - correction) as a 0-d array."""
     if _is_f32_contiguous(x) and x.size > 0:
         mean = _C.sum(x) / x.size
+        divisor = max(x.size - correction, 0)  # as NumPy's ddof and PyTorch's correction
         with np.errstate(divide="ignore", invalid="ignore"):
-            value = np.float64(_C.sum_squared_deviation(x, mean)) / (x.size - correction)
+            value = np.float64(_C.sum_squared_deviation(x, mean)) / divisor
         return np.asarray(value, dtype=np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(np.var(x, ddof=correction))

@@ -19,6 +19,18 @@ def unbroadcast(grad, shape):
     return grad
 
 
+def float_result(out, *operands):
+    """`out` in PyTorch's dtype where NumPy's promotion differs: float32 unless float64 took part.
+
+    NumPy gives float64 for int / int, int * Python float or exp(int); PyTorch gives its default
+    float dtype, float32. A float64 array operand keeps float64 (Python scalars never decide).
+    """
+    if out.dtype == np.float64 and not any(
+            isinstance(x, np.ndarray) and x.dtype == np.float64 for x in operands):
+        return out.astype(np.float32)
+    return out
+
+
 class _Binary(Function):
     """Base of the element-wise binary operations: checks that the shapes broadcast."""
 
@@ -39,7 +51,7 @@ class Add(_Binary):
 
     def forward(self, a, b):
         self.check_broadcast(a, b)
-        return cpu.add(a, b)
+        return float_result(cpu.add(a, b), a, b)
 
     def backward(self, grad):
         need_a, need_b = self.needs_input_grad
@@ -52,7 +64,7 @@ class Sub(_Binary):
 
     def forward(self, a, b):
         self.check_broadcast(a, b)
-        return cpu.sub(a, b)
+        return float_result(cpu.sub(a, b), a, b)
 
     def backward(self, grad):
         need_a, need_b = self.needs_input_grad
@@ -68,7 +80,7 @@ class Mul(_Binary):
         need_a, need_b = self.needs_input_grad
         self.a = a if need_b else None  # d(a*b)/db = a
         self.b = b if need_a else None  # d(a*b)/da = b
-        return cpu.mul(a, b)
+        return float_result(cpu.mul(a, b), a, b)
 
     def backward(self, grad):
         need_a, need_b = self.needs_input_grad
@@ -81,7 +93,7 @@ class Div(_Binary):
 
     def forward(self, a, b):
         self.check_broadcast(a, b)
-        out = cpu.div(a, b)
+        out = float_result(cpu.div(a, b), a, b)
         need_a, need_b = self.needs_input_grad
         self.b = b if (need_a or need_b) else None
         self.out = out if need_b else None  # d(a/b)/db = -a/b^2 = -out/b
@@ -102,8 +114,11 @@ class Pow(_Binary):
     def forward(self, base, exponent):
         self.check_broadcast(base, exponent)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            out = np.power(base, exponent)
-        self.base, self.exponent, self.out = base, exponent, out
+            out = float_result(np.power(base, exponent), base, exponent)
+        need_base, need_exp = self.needs_input_grad
+        if need_base or need_exp:
+            self.base, self.exponent = base, exponent
+        self.out = out if need_exp else None
         return out
 
     def backward(self, grad):
@@ -118,9 +133,12 @@ class Pow(_Binary):
                 grad_base = unbroadcast(grad * local.astype(grad.dtype, copy=False),
                                         self.a_shape)
             if need_exp:
-                # d/dexponent = out * log(base); PyTorch's convention: 0 where base == 0
-                log_base = np.log(np.where(np.asarray(base) == 0, 1, base))
-                grad_exp = unbroadcast(grad * self.out * log_base, self.b_shape)
+                # d/dexponent = out * log(base); PyTorch's convention: 0 where base == 0 and
+                # exponent >= 0 (where out * log(base) would be 0 * -inf)
+                zero = (np.asarray(base) == 0) & (np.asarray(exponent) >= 0)
+                local = np.where(zero, 0.0, self.out * np.log(base))
+                grad_exp = unbroadcast(grad * local.astype(grad.dtype, copy=False),
+                                       self.b_shape)
         return grad_base, grad_exp
 
 
@@ -159,7 +177,7 @@ class MatMul(Function):
         self.a = a if need_b else None
         self.b = b if need_a else None
         self.a_shape, self.b_shape = a.shape, b.shape
-        return np.matmul(a, b)
+        return float_result(np.matmul(a, b), a, b)
 
     def backward(self, grad):
         need_a, need_b = self.needs_input_grad
@@ -167,11 +185,11 @@ class MatMul(Function):
         # (.., M, K) @ (.., K, N) -> (.., M, N);  dA = dC @ B^T,  dB = A^T @ dC.
         a_mat = (1,) + self.a_shape if len(self.a_shape) == 1 else self.a_shape
         b_mat = self.b_shape + (1,) if len(self.b_shape) == 1 else self.b_shape
-        grad_mat = grad
-        if len(self.a_shape) == 1:
-            grad_mat = np.expand_dims(grad_mat, -2)
+        grad_mat = grad  # (.., M, N) with M or N dropped where an operand was 1-D
         if len(self.b_shape) == 1:
             grad_mat = np.expand_dims(grad_mat, -1)
+        if len(self.a_shape) == 1:
+            grad_mat = np.expand_dims(grad_mat, -2)
         grad_a = grad_b = None
         if need_a:
             b = self.b.reshape(b_mat)

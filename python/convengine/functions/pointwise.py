@@ -4,12 +4,12 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import cpu
-from .arithmetic import unbroadcast
+from .arithmetic import float_result, unbroadcast
 
 
 class Exp(Function):
     def forward(self, x):
-        out = cpu.exp(x)
+        out = float_result(cpu.exp(x), x)
         self.out = out if self.needs_input_grad[0] else None
         return out
 
@@ -21,7 +21,7 @@ class Log(Function):
     def forward(self, x):
         self.x = x if self.needs_input_grad[0] else None
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(x)
+            return float_result(np.log(x), x)
 
     def backward(self, grad):
         return cpu.div(grad, self.x)
@@ -30,7 +30,7 @@ class Log(Function):
 class Sqrt(Function):
     def forward(self, x):
         with np.errstate(invalid="ignore"):
-            out = np.sqrt(x)
+            out = float_result(np.sqrt(x), x)
         self.out = out if self.needs_input_grad[0] else None
         return out
 
@@ -58,18 +58,19 @@ class Relu(Function):
 
 
 class Clamp(Function):
-    """Limits x to [low, high] (either may be None); the gradient passes where x is inside."""
+    """Limits x to [low, high] (either may be None); the gradient passes where x is inside.
+
+    As in PyTorch, min > max gives max everywhere (and no gradient).
+    """
 
     def forward(self, x, low=None, high=None):
-        if low is not None and high is not None and low > high:
-            raise ValueError(f"clamp: min ({low}) is greater than max ({high})")
         inside = np.ones(x.shape, dtype=bool)
         if low is not None:
             inside &= x >= low
         if high is not None:
             inside &= x <= high
         self.inside = inside if self.needs_input_grad[0] else None
-        return np.clip(x, low, high).astype(x.dtype, copy=False)
+        return float_result(np.clip(x, low, high), x)
 
     def backward(self, grad):
         return np.where(self.inside, grad, np.zeros_like(grad))
@@ -91,7 +92,7 @@ class Where(Function):
             ) from None
         self.condition = condition
         self.a_shape, self.b_shape, self.out_shape = np.shape(a), np.shape(b), out_shape
-        return np.where(condition, a, b)
+        return float_result(np.where(condition, a, b), a, b)
 
     def backward(self, grad):
         _, need_a, need_b = self.needs_input_grad

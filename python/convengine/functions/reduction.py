@@ -4,6 +4,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backends import cpu
+from .arithmetic import float_result
 
 
 def resolve_dim(dim, axis, keepdim, keepdims, ndim, op):
@@ -17,6 +18,8 @@ def resolve_dim(dim, axis, keepdim, keepdims, ndim, op):
     if dim is None:
         return None, bool(keepdim)
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if not dims:  # dim=() reduces over every dimension, as in PyTorch
+        return None, bool(keepdim)
     normalized = []
     for d in dims:
         if not isinstance(d, (int, np.integer)):
@@ -66,14 +69,16 @@ class Mean(Function):
     def forward(self, x, dim=None, keepdim=False):
         self.shape, self.dim, self.keepdim = x.shape, dim, keepdim
         self.count = _reduced_count(x.shape, dim)
-        if self.count == 0:
-            raise ValueError(f"mean: cannot average over zero elements (shape {x.shape})")
         if dim is None and not keepdim:
-            return (cpu.sum_all(x) / self.count).astype(np.result_type(x.dtype, np.float32))
-        return np.mean(x, axis=dim, keepdims=keepdim)
+            total = cpu.sum_all(x)
+        else:
+            total = np.sum(x, axis=dim, keepdims=keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the mean of nothing is NaN
+            return float_result(np.asarray(total / self.count), x)
 
     def backward(self, grad):
-        return _expand_back(grad / self.count, self.shape, self.dim, self.keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _expand_back(grad / self.count, self.shape, self.dim, self.keepdim)
 
 
 class Var(Function):
@@ -81,18 +86,20 @@ class Var(Function):
 
     def forward(self, x, dim=None, keepdim=False, correction=1):
         self.shape, self.dim, self.keepdim = x.shape, dim, keepdim
-        self.divisor = _reduced_count(x.shape, dim) - correction
+        self.divisor = max(_reduced_count(x.shape, dim) - correction, 0)  # as PyTorch and NumPy
         if self.needs_input_grad[0]:
             self.centered = x - np.mean(x, axis=dim, keepdims=True)
         if dim is None and not keepdim:
-            return cpu.var_all(x, correction)
+            return float_result(cpu.var_all(x, correction), x)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.var(x, axis=dim, ddof=correction, keepdims=keepdim)
+            return float_result(np.var(x, axis=dim, ddof=correction, keepdims=keepdim), x)
 
     def backward(self, grad):
         # d var / dx_i = 2 (x_i - mean) / (n - correction); the mean's own term sums to zero.
         grad = _expand_back(grad, self.shape, self.dim, self.keepdim)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
+            if self.divisor == 0:  # PyTorch's convention: infinite, NaN where x_i is the mean
+                return grad * np.where(self.centered == 0, np.nan, np.inf).astype(grad.dtype)
             return grad * (2.0 / self.divisor) * self.centered
 
 

@@ -92,6 +92,28 @@ def normalize_index(index):
     return tuple(plain(i) for i in index) if isinstance(index, tuple) else plain(index)
 
 
+def split_integer_index(index):
+    """PyTorch applies integer indices before advanced (array, list, mask) ones; NumPy mixes
+    them, which moves the result's dimensions when a slice separates them (x[0, :, [1, 2]] is
+    (2, n) in NumPy but (n, 2) in PyTorch). Returns (integer part, the rest) to apply one after
+    the other, or None when the index has no such mix.
+    """
+    if not isinstance(index, tuple):
+        return None
+    is_int = [isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in index]
+    if not any(is_int) or _is_basic_index(index):
+        return None
+    first = []
+    for i, integer in zip(index, is_int):
+        if integer or i is Ellipsis:
+            first.append(i)
+        elif i is not None:  # keep the dimensions this item indexes (all of a mask's)
+            mask = not isinstance(i, slice) and np.asarray(i).dtype == np.bool_
+            first.extend([slice(None)] * (np.ndim(i) if mask else 1))
+    rest = tuple(i for i, integer in zip(index, is_int) if not integer)
+    return tuple(first), rest
+
+
 def _is_basic_index(index):
     """True for ints, slices, None and Ellipsis only: such an index never repeats an element."""
     parts = index if isinstance(index, tuple) else (index,)
