@@ -4,6 +4,7 @@ retain_graph, deep graphs, backward's argument checks and gradcheck."""
 import sys
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -247,6 +248,18 @@ def test_backward_through_a_shared_freed_subgraph_raises():
     shared.sum().backward()
     with pytest.raises(RuntimeError, match="retain_graph"):
         (shared + 1).sum().backward()
+
+
+@pytest.mark.parametrize("retain_graph", [False, True])
+def test_backward_frees_the_graph_unless_retained(retain_graph):
+    x = ce.ones(3, requires_grad=True)
+    hidden = x * 2
+    alive = weakref.ref(hidden)
+    loss = (hidden * 3).sum()
+    del hidden
+    assert alive() is not None  # the graph holds it for backward
+    loss.backward(retain_graph=retain_graph)
+    assert (alive() is not None) == retain_graph  # as PyTorch, even while loss lives
 
 
 def test_ten_thousand_op_chain_is_iterative_and_fast():

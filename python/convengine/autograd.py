@@ -113,10 +113,15 @@ class Function:
         return Tensor._from_function(out, None)
 
     def release(self):
-        """Drops what backward needed, once the graph has been walked."""
-        keep = {"inputs", "needs_input_grad", "released"}
+        """Drops what backward needed, and the inputs, once the graph has been walked.
+
+        Dropping the inputs frees the intermediate tensors of a walked graph even while its
+        output is still referenced (as PyTorch frees its graph after backward).
+        """
+        keep = {"needs_input_grad", "released"}
         for attr in [a for a in vars(self) if a not in keep]:
             delattr(self, attr)
+        self.inputs = ()
         self.released = True
 
 
