@@ -6,4 +6,5 @@ PYBIND11_MODULE(_C, m) {
     m.doc() = "convengine's compiled kernels (private: use the convengine package).";
     convengine::bindings::bind_runtime(m);
     convengine::bindings::bind_elementwise(m);
+    convengine::bindings::bind_gemm(m);
 }

@@ -10,6 +10,8 @@ KernelTable init_ref() {
     KernelTable t{};
     t.isa = Isa::ref;
     init_elementwise__ref(t.elementwise);
+    init_gemm__ref(t.gemm);
+    init_gemm_pack__ref(t.gemm);
     return t;
 }
 
@@ -17,6 +19,8 @@ KernelTable init_avx2() {
     KernelTable t{};
     t.isa = Isa::avx2;
     init_elementwise__avx2(t.elementwise);
+    init_gemm__avx2(t.gemm);
+    init_gemm_pack__avx2(t.gemm);
     return t;
 }
 
@@ -24,6 +28,8 @@ KernelTable init_avx512() {
     KernelTable t{};
     t.isa = Isa::avx512;
     init_elementwise__avx512(t.elementwise);
+    init_gemm__avx512(t.gemm);
+    init_gemm_pack__avx512(t.gemm);
     return t;
 }
 

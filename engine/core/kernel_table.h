@@ -9,12 +9,14 @@
 #include "core/isa.h"
 #include "core/status.h"
 #include "elementwise/elementwise_kernels.h"
+#include "gemm/gemm_kernels.h"
 
 namespace convengine {
 
 struct KernelTable {
     Isa isa;
     ElementwiseKernels elementwise;
+    GemmKernels gemm;
 };
 
 // The active table. Before any select_isa() call it is the best one the CPU supports.

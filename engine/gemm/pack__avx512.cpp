@@ -1,0 +1,3 @@
+// GEMM packing routines, avx512 variant (compiler flags chosen by the file-name suffix in setup.py).
+#define CE_ISA avx512
+#include "pack_impl.inc"

@@ -1,0 +1,3 @@
+// GEMM packing routines, ref variant (compiler flags chosen by the file-name suffix in setup.py).
+#define CE_ISA ref
+#include "pack_impl.inc"
