@@ -9,6 +9,7 @@ namespace py = pybind11;
 
 void bind_runtime(py::module_& m);
 void bind_elementwise(py::module_& m);
+void bind_conv(py::module_& m);
 void bind_gemm(py::module_& m);
 
 }  // namespace convengine::bindings

@@ -6,5 +6,6 @@ PYBIND11_MODULE(_C, m) {
     m.doc() = "convengine's compiled kernels (private: use the convengine package).";
     convengine::bindings::bind_runtime(m);
     convengine::bindings::bind_elementwise(m);
+    convengine::bindings::bind_conv(m);
     convengine::bindings::bind_gemm(m);
 }

@@ -12,6 +12,7 @@ KernelTable init_ref() {
     init_elementwise__ref(t.elementwise);
     init_gemm__ref(t.gemm);
     init_gemm_pack__ref(t.gemm);
+    init_conv__ref(t.conv);
     return t;
 }
 
@@ -21,6 +22,7 @@ KernelTable init_avx2() {
     init_elementwise__avx2(t.elementwise);
     init_gemm__avx2(t.gemm);
     init_gemm_pack__avx2(t.gemm);
+    init_conv__avx2(t.conv);
     return t;
 }
 
@@ -30,6 +32,7 @@ KernelTable init_avx512() {
     init_elementwise__avx512(t.elementwise);
     init_gemm__avx512(t.gemm);
     init_gemm_pack__avx512(t.gemm);
+    init_conv__avx512(t.conv);
     return t;
 }
 

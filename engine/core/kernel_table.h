@@ -8,6 +8,7 @@
 
 #include "core/isa.h"
 #include "core/status.h"
+#include "conv/conv_kernels.h"
 #include "elementwise/elementwise_kernels.h"
 #include "gemm/gemm_kernels.h"
 
@@ -17,6 +18,7 @@ struct KernelTable {
     Isa isa;
     ElementwiseKernels elementwise;
     GemmKernels gemm;
+    ConvKernels conv;
 };
 
 // The active table. Before any select_isa() call it is the best one the CPU supports.

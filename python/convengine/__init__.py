@@ -23,6 +23,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .runtime import apply_isa_from_environment as _apply_isa_from_environment
 from .runtime import get_num_threads, info, set_num_threads
 from .tensor import Tensor
+from .kernels.conv import get_workspace_limit, set_workspace_limit
 from . import nn
 
 float16 = _np.dtype("float16")

@@ -5,3 +5,7 @@ returns ndarrays; most accept preallocated outputs (`out=`). No Tensor, no autog
 each backward pass are separate calls, so a host framework can wire them into its own graph.
 One module per op family; everything is re-exported here.
 """
+
+from .conv import (conv_backward_bias, conv_backward_input, conv_backward_weight,  # noqa: E402
+                   conv_forward, conv_transpose_backward_input, conv_transpose_backward_weight,
+                   conv_transpose_forward)

@@ -26,3 +26,10 @@ __all__ += ["dropout", "dropout1d", "dropout2d", "dropout3d", "interpolate", "up
             "cross_entropy", "dice_loss", "focal_loss", "huber_loss", "l1_loss", "mse_loss",
             "nll_loss", "sigmoid_focal_loss", "smooth_l1_loss", "batch_norm", "group_norm",
             "instance_norm", "layer_norm"]
+
+# ----- convolution (functions/conv.py) --------------------------------------------------------
+from ..functions.conv import (conv1d, conv2d, conv3d, conv_transpose1d,  # noqa: E402
+                              conv_transpose2d, conv_transpose3d)
+
+__all__ += ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+            "conv_transpose3d"]

@@ -1,0 +1,643 @@
+// Convolution passes: parameter checks, the choice of algorithm, threading and workspace.
+// The kernels they call (im2col packers, col2im, depthwise) are in conv_impl.inc, one copy per
+// ISA; the GEMM is gemm/gemm.h. Shape legend, for one group g of one image n:
+//   Cg = C/G input channels, OCg = OC/G output channels, T = taps = KD*KH*KW,
+//   P = OD*OH*OW output positions, I = D*H*W input positions,
+//   X_g  (Cg, I)     the group's input channels        col(X_g) (Cg*T, P)  never stored
+//   W_g  (OCg, Cg*T) the group's weights               Y_g  (OCg, P)
+//
+// Threading: a pass has N*G independent "items" (one image of one group; for backward-weight,
+// one group, or one image with a private partial sum). When there are enough items to keep
+// every thread busy, threads take whole items and each GEMM runs on one thread (no barriers, each
+// thread packs its own panels). Otherwise items run one after another and each GEMM is spread
+// over the threads.
+#include "conv/conv.h"
+
+#include <omp.h>
+
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "conv/conv_kernels.h"
+#include "core/kernel_table.h"
+#include "core/threading.h"
+#include "core/workspace.h"
+#include "gemm/gemm.h"
+
+namespace convengine {
+
+namespace {
+
+int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// ---- geometry ----------------------------------------------------------------------------------
+
+struct Shape {
+    int64_t N, C, OC, G, Cg, OCg, T, P, I;
+    ConvGeom geom;  // one group of one image
+};
+
+Shape make_shape(const ConvParams& p) {
+    Shape s{};
+    s.N = p.batch;
+    s.C = p.in_channels;
+    s.OC = p.out_channels;
+    s.G = p.groups;
+    s.Cg = s.C / s.G;
+    s.OCg = s.OC / s.G;
+    ConvGeom& g = s.geom;
+    for (int i = 0; i < 3; ++i) {
+        g.in[i] = p.in[i];
+        g.out[i] = p.out[i];
+        g.k[i] = p.kernel[i];
+        g.s[i] = p.stride[i];
+        g.d[i] = p.dilation[i];
+        g.p[i] = p.pad[i];
+    }
+    g.in_plane = g.in[0] * g.in[1] * g.in[2];
+    g.out_plane = g.out[0] * g.out[1] * g.out[2];
+    g.taps = g.k[0] * g.k[1] * g.k[2];
+    s.T = g.taps;
+    s.P = g.out_plane;
+    s.I = g.in_plane;
+    return s;
+}
+
+// The stride-1 backward-input pass as a forward convolution of dY: input dY (spatial `out`),
+// output dX (spatial `in`), same kernel and dilation, offset p' = d*(k-1) - p, flipped taps.
+ConvGeom flipped_geometry(const ConvGeom& g) {
+    ConvGeom f = g;
+    for (int i = 0; i < 3; ++i) {
+        f.in[i] = g.out[i];
+        f.out[i] = g.in[i];
+        f.s[i] = 1;
+        f.p[i] = g.d[i] * (g.k[i] - 1) - g.p[i];
+    }
+    f.in_plane = g.out_plane;
+    f.out_plane = g.in_plane;
+    return f;
+}
+
+bool is_pointwise(const ConvGeom& g) {
+    for (int i = 0; i < 3; ++i)
+        if (g.k[i] != 1 || g.s[i] != 1 || g.p[i] != 0 || g.in[i] != g.out[i]) return false;
+    return true;
+}
+
+bool unit_stride(const ConvGeom& g) { return g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1; }
+
+bool is_depthwise_like(const Shape& s) { return s.Cg == 1; }
+
+// ---- threading ---------------------------------------------------------------------------------
+
+// Threads for a pass with `items` independent items of `flops_per_item` each: whole items per
+// thread when that balances (items a multiple of the threads, or many items), else 1 (and the
+// GEMMs inside spread over the threads). Small problems stay on one thread.
+int item_threads(int64_t items, double flops_per_item) {
+    const int threads = num_threads();
+    if (threads <= 1 || items <= 1 || omp_in_parallel()) return 1;
+    if (flops_per_item * static_cast<double>(items) < 2.0e6) return 1;
+    if (items % threads == 0 || items >= 4 * threads) return threads;
+    return 1;
+}
+
+// Runs body(item, thread) for item in [0, items) on `threads` threads (static schedule).
+template <typename Body>
+void for_items(int64_t items, int threads, Body body) {
+    if (threads <= 1) {
+        for (int64_t i = 0; i < items; ++i) body(i, 0);
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < items; ++i) body(i, omp_get_thread_num());
+}
+
+// Threads for cheap, memory-bound loops over `units` units of `work` floats each.
+int light_threads(int64_t units, int64_t work) {
+    if (omp_in_parallel() || units < 2) return 1;
+    const int t = threads_for_elementwise(units * work);
+    return static_cast<int>(min64(t, units));
+}
+
+// Keeps the first error seen by any thread.
+class StatusCollector {
+  public:
+    void add(const Status& s) {
+        if (s.ok()) return;
+#pragma omp critical(convengine_conv_status)
+        if (status_.ok()) status_ = s;
+    }
+    Status get() const { return status_; }
+
+  private:
+    Status status_;
+};
+
+// ---- checks ------------------------------------------------------------------------------------
+
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
+bool product_ok(std::initializer_list<int64_t> factors) {
+    int64_t total = 1;
+    for (int64_t f : factors) {
+        if (f < 0) return false;
+        if (f != 0 && total > kMaxElements / f) return false;
+        total *= f;
+    }
+    return true;
+}
+
+// ---- forward -----------------------------------------------------------------------------------
+
+// Y_g = relu?(W_g @ col(X_g) + bias_g) for one image, on `threads`-way GEMM (1 inside items).
+Status forward_item(const Shape& s, const float* x_ng, const float* w_g, const float* bias_g,
+                    bool relu, float* y_ng) {
+    GemmEpilogue e;
+    if (bias_g != nullptr) {
+        e.bias = bias_g;
+        e.bias_axis = BiasAxis::row;
+    }
+    e.relu = relu;
+    const int64_t K = s.Cg * s.T;
+    if (is_pointwise(s.geom)) {
+        // (OCg, P) = (OCg, Cg) @ (Cg, P): the image is already the column matrix.
+        return sgemm(false, false, s.OCg, s.P, K, 1.0f, w_g, K, x_ng, s.P, 0.0f, y_ng, s.P, e);
+    }
+    // (OCg, P) = (OCg, Cg*T) @ col(X_g) (Cg*T, P), B panels packed from the image.
+    Im2colSource src{&s.geom, x_ng, s.Cg, s.C * s.I};
+    const SgemmBSource b{kernels().conv.pack_col, &src};
+    return sgemm_bsource(false, s.OCg, s.P, K, 1.0f, w_g, K, b, 0.0f, y_ng, s.P, e);
+}
+
+// Cg == 1: every output channel o reads the single input channel of its group directly.
+Status forward_direct(const Shape& s, const float* x, const float* w, const float* bias,
+                      bool relu, float* y) {
+    const ConvKernels& k = kernels().conv;
+    const int64_t planes = s.N * s.OC;
+    const int threads = light_threads(planes, s.P * s.T);
+    for_items(planes, threads, [&](int64_t i, int) {
+        const int64_t n = i / s.OC, o = i % s.OC;
+        const int64_t g = o / s.OCg;
+        k.dw_forward(s.geom, x + (n * s.C + g) * s.I, w + o * s.T,
+                     bias ? bias[o] : 0.0f, 0, relu ? 1 : 0, y + i * s.P);
+    });
+    return Status::success();
+}
+
+Status forward_impl(const Shape& s, const float* x, const float* w, const float* bias, bool relu,
+                    float* y) {
+    if (s.N == 0) return Status::success();
+    if (is_depthwise_like(s)) return forward_direct(s, x, w, bias, relu, y);
+    const int64_t items = s.N * s.G;
+    const double flops = 2.0 * s.OCg * s.P * s.Cg * s.T;
+    const int threads = item_threads(items, flops);
+    StatusCollector status;
+    for_items(items, threads, [&](int64_t i, int) {
+        const int64_t n = i / s.G, g = i % s.G;
+        status.add(forward_item(s, x + (n * s.C + g * s.Cg) * s.I, w + g * s.OCg * s.Cg * s.T,
+                                bias ? bias + g * s.OCg : nullptr, relu,
+                                y + (n * s.OC + g * s.OCg) * s.P));
+    });
+    return status.get();
+}
+
+// ---- backward-input ----------------------------------------------------------------------------
+
+// dx = fill (bias per channel or zero) for `planes` planes of `plane` floats.
+void fill_planes(int64_t batch, int64_t channels, int64_t plane, const float* bias, float* dx) {
+    const int64_t planes = batch * channels;
+    const int threads = light_threads(planes, plane);
+    for_items(planes, threads, [&](int64_t i, int) {
+        float* d = dx + i * plane;
+        if (bias == nullptr) {
+            std::memset(d, 0, static_cast<size_t>(plane) * sizeof(float));
+        } else {
+            const float v = bias[i % channels];
+            for (int64_t j = 0; j < plane; ++j) d[j] = v;
+        }
+    });
+}
+
+void relu_in_place(float* x, int64_t n) {
+    const int64_t chunk = 1 << 14;
+    const int64_t chunks = ceil_div(n, chunk);
+    const int threads = light_threads(chunks, chunk);
+    for_items(chunks, threads, [&](int64_t c, int) {
+        float* p = x + c * chunk;
+        const int64_t len = min64(chunk, n - c * chunk);
+        for (int64_t j = 0; j < len; ++j) p[j] = p[j] < 0.0f ? 0.0f : p[j];
+    });
+}
+
+// Cg == 1: dx[n, g] = sum over the group's output channels o of the adjoint of the direct kernel.
+// Stride 1 runs the forward kernel on the flipped geometry with flipped taps (a gather: fast);
+// larger strides scatter.
+Status backward_input_direct(const Shape& s, const float* dy, const float* w, const float* bias,
+                             bool relu, float* dx) {
+    const ConvKernels& k = kernels().conv;
+    const bool flip = unit_stride(s.geom);
+    const ConvGeom fg = flipped_geometry(s.geom);
+    const int64_t planes = s.N * s.C;  // C == G
+    const int threads = light_threads(planes, s.P * s.T * s.OCg);
+    for_items(planes, threads, [&](int64_t i, int) {
+        const int64_t n = i / s.C, g = i % s.C;
+        float* d = dx + i * s.I;
+        const float b = bias ? bias[g] : 0.0f;
+        for (int64_t j = 0; j < s.I; ++j) d[j] = b;
+        std::vector<float> wf(flip ? static_cast<size_t>(s.T) : 0);  // one channel's taps
+        for (int64_t m = 0; m < s.OCg; ++m) {
+            const int64_t o = g * s.OCg + m;
+            const float* dyp = dy + (n * s.OC + o) * s.P;
+            const bool last = m + 1 == s.OCg;
+            if (flip) {
+                for (int64_t t = 0; t < s.T; ++t) wf[t] = w[o * s.T + (s.T - 1 - t)];
+                k.dw_forward(fg, dyp, wf.data(), 0.0f, 1, relu && last ? 1 : 0, d);
+            } else {
+                k.dw_backward_input_add(s.geom, dyp, w + o * s.T, d);
+            }
+        }
+        if (relu && !flip)
+            for (int64_t j = 0; j < s.I; ++j) d[j] = d[j] < 0.0f ? 0.0f : d[j];
+    });
+    return Status::success();
+}
+
+// Stride 1: dX_g (Cg, I) = W'_g (Cg, OCg*T) @ col'(dY_g) (OCg*T, I), a forward convolution of
+// dY with W'_g[c][o*T + t] = W_g[o][c][T-1-t] (flipped taps, channels swapped), held in the
+// workspace (one weight-sized copy). Bias and ReLU (transposed forward) go in the epilogue.
+Status backward_input_flipped(const Shape& s, const float* dy, const float* wflip,
+                              const float* bias, bool relu, float* dx) {
+    const ConvGeom fg = flipped_geometry(s.geom);
+    const int64_t K = s.OCg * s.T;
+    const int64_t items = s.N * s.G;
+    const int threads = item_threads(items, 2.0 * s.Cg * s.I * K);
+    StatusCollector status;
+    for_items(items, threads, [&](int64_t i, int) {
+        const int64_t n = i / s.G, g = i % s.G;
+        GemmEpilogue e;
+        if (bias) {
+            e.bias = bias + g * s.Cg;
+            e.bias_axis = BiasAxis::row;
+        }
+        e.relu = relu;
+        const float* dy_ng = dy + (n * s.OC + g * s.OCg) * s.P;
+        float* dx_ng = dx + (n * s.C + g * s.Cg) * s.I;
+        const float* a = wflip + g * s.Cg * K;
+        Im2colSource src{&fg, dy_ng, s.OCg, s.OC * s.P};
+        const SgemmBSource b{kernels().conv.pack_col, &src};
+        status.add(sgemm_bsource(false, s.Cg, s.I, K, 1.0f, a, K, b, 0.0f, dx_ng, s.I, e));
+    });
+    return status.get();
+}
+
+// 1x1, stride 1, no padding: dX_g (Cg, I) = W_g^T (Cg, OCg) @ dY_g (OCg, P = I), W_g read
+// transposed in place (no copy, no workspace).
+Status backward_input_pointwise(const Shape& s, const float* dy, const float* w,
+                                const float* bias, bool relu, float* dx) {
+    const int64_t items = s.N * s.G;
+    const int threads = item_threads(items, 2.0 * s.Cg * s.I * s.OCg);
+    StatusCollector status;
+    for_items(items, threads, [&](int64_t i, int) {
+        const int64_t n = i / s.G, g = i % s.G;
+        GemmEpilogue e;
+        if (bias) {
+            e.bias = bias + g * s.Cg;
+            e.bias_axis = BiasAxis::row;
+        }
+        e.relu = relu;
+        status.add(sgemm(true, false, s.Cg, s.I, s.OCg, 1.0f, w + g * s.OCg * s.Cg, s.Cg,
+                         dy + (n * s.OC + g * s.OCg) * s.P, s.P, 0.0f,
+                         dx + (n * s.C + g * s.Cg) * s.I, s.I, e));
+    });
+    return status.get();
+}
+
+// W'_g[c][o*T + t] = W_g[o][c][T-1-t] for every group, into `wf` (G*Cg*OCg*T floats).
+void flip_weights(const Shape& s, const float* w, float* wf) {
+    const int64_t K = s.OCg * s.T;
+    for (int64_t g = 0; g < s.G; ++g)
+        for (int64_t c = 0; c < s.Cg; ++c) {
+            float* row = wf + (g * s.Cg + c) * K;
+            for (int64_t o = 0; o < s.OCg; ++o) {
+                const float* src = w + ((g * s.OCg + o) * s.Cg + c) * s.T;
+                for (int64_t t = 0; t < s.T; ++t) row[o * s.T + t] = src[s.T - 1 - t];
+            }
+        }
+}
+
+// Any stride: col = W_g^T @ dY_g on tiles of (rows of col) x (output positions), each tile
+// scattered into dX by col2im. A tile is rows [r0, r0 + nr) of col(X_g) (r = c*T + t) by
+// positions [p0, p0 + np): (nr, np) = W_g^T[r0 : r0+nr, :] (nr, OCg) @ dY_g[:, p0 : p0+np].
+// Tiles are sized to the workspace budget (down to one row by one position).
+Status backward_input_col2im(const Shape& s, const float* dy, const float* w, const float* bias,
+                             bool relu, float* dx) {
+    const ConvKernels& k = kernels().conv;
+    const int64_t rows = s.Cg * s.T;
+    const int64_t items = s.N * s.G;
+    const int threads = item_threads(items, 2.0 * rows * s.P * s.OCg);
+    // Tile: all rows of col by as many positions as fit in about 1 MiB (the tile is written by
+    // the GEMM and read back by col2im while it is still in L2); when not even 64 positions fit
+    // with every row, fewer rows (whole channels when possible). Never above the budget.
+    const int64_t budget_floats =
+        workspace_budget() / static_cast<int64_t>(sizeof(float)) / threads;
+    const int64_t target = max64(1, min64(budget_floats - 16, int64_t{1} << 18));
+    int64_t tile_rows = rows, tile_cols = min64(s.P, target / rows);
+    if (tile_cols < min64(s.P, 64)) {
+        tile_cols = min64(s.P, min64(64, target));
+        tile_rows = max64(1, min64(rows, target / tile_cols));
+        if (tile_rows >= s.T) tile_rows = tile_rows / s.T * s.T;
+    }
+    const int64_t tile_floats = ((tile_rows * tile_cols + 15) / 16) * 16;
+    WorkspaceLease ws(tile_floats * threads * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) return ws.status();
+    fill_planes(s.N, s.C, s.I, bias, dx);
+    StatusCollector status;
+    const int gemm_threads_mode = threads == 1;
+    for_items(items, threads, [&](int64_t i, int t) {
+        const int64_t n = i / s.G, g = i % s.G;
+        float* col = ws.floats() + t * tile_floats;
+        const float* dy_ng = dy + (n * s.OC + g * s.OCg) * s.P;
+        const float* w_g = w + g * s.OCg * rows;
+        float* dx_ng = dx + (n * s.C + g * s.Cg) * s.I;
+        for (int64_t p0 = 0; p0 < s.P; p0 += tile_cols) {
+            const int64_t np = min64(tile_cols, s.P - p0);
+            for (int64_t r0 = 0; r0 < rows; r0 += tile_rows) {
+                const int64_t nr = min64(tile_rows, rows - r0);
+                // (nr, np) = op(A) (nr, OCg) @ dY (OCg, np); op(A) = W_g^T rows r0.. (lda rows)
+                Status st = sgemm(true, false, nr, np, s.OCg, 1.0f, w_g + r0, rows, dy_ng + p0,
+                                  s.P, 0.0f, col, np);
+                if (!st.ok()) {
+                    status.add(st);
+                    return;
+                }
+                if (gemm_threads_mode) {
+                    // Scatter in parallel over whole channels (disjoint planes of dX).
+                    const int64_t c_first = r0 / s.T, c_last = ceil_div(r0 + nr, s.T);
+                    const int64_t nch = c_last - c_first;
+                    const int ct = light_threads(nch, s.T * np);
+                    for_items(ct, ct, [&](int64_t part, int) {
+                        const int64_t ca = c_first + nch * part / ct;
+                        const int64_t cb = c_first + nch * (part + 1) / ct;
+                        const int64_t ra = max64(r0, ca * s.T), rb = min64(r0 + nr, cb * s.T);
+                        if (ra < rb)
+                            k.col2im_add(s.geom, col + (ra - r0) * np, np, p0, np, ra, rb,
+                                         dx_ng);
+                    });
+                } else {
+                    k.col2im_add(s.geom, col, np, p0, np, r0, r0 + nr, dx_ng);
+                }
+            }
+        }
+    });
+    if (relu) relu_in_place(dx, s.N * s.C * s.I);
+    return status.get();
+}
+
+Status backward_input_impl(const Shape& s, const float* dy, const float* w, const float* bias,
+                           bool relu, float* dx) {
+    if (s.N == 0) return Status::success();
+    if (is_depthwise_like(s)) return backward_input_direct(s, dy, w, bias, relu, dx);
+    if (is_pointwise(s.geom)) return backward_input_pointwise(s, dy, w, bias, relu, dx);
+    if (unit_stride(s.geom)) {
+        const int64_t wbytes = s.OC * s.Cg * s.T * static_cast<int64_t>(sizeof(float));
+        if (wbytes <= workspace_budget()) {
+            WorkspaceLease ws(wbytes);
+            if (!ws.ok()) return ws.status();
+            flip_weights(s, w, ws.floats());
+            return backward_input_flipped(s, dy, ws.floats(), bias, relu, dx);
+        }
+    }
+    return backward_input_col2im(s, dy, w, bias, relu, dx);
+}
+
+// ---- backward-weight ---------------------------------------------------------------------------
+
+// dW_g (OCg, Cg*T) = (beta ? dW_g : 0) + dY_g (OCg, P) @ col(X_g)^T (P, Cg*T), one image.
+Status backward_weight_item(const Shape& s, const float* dy_ng, const float* x_ng, float beta,
+                            float* dw_g) {
+    const int64_t K = s.Cg * s.T;
+    if (is_pointwise(s.geom)) {
+        // (OCg, Cg) += (OCg, P) @ X_g^T (P, Cg); X_g is stored (Cg, P): B transposed, ldb P.
+        return sgemm(false, true, s.OCg, K, s.P, 1.0f, dy_ng, s.P, x_ng, s.I, beta, dw_g, K);
+    }
+    Im2colSource src{&s.geom, x_ng, s.Cg, s.C * s.I};
+    const SgemmBSource b{kernels().conv.pack_col_t, &src};
+    return sgemm_bsource(false, s.OCg, K, s.P, 1.0f, dy_ng, s.P, b, beta, dw_g, K);
+}
+
+Status backward_weight_direct(const Shape& s, const float* dy, const float* x, float* dw) {
+    const ConvKernels& k = kernels().conv;
+    const int threads = light_threads(s.OC, s.N * s.P * s.T);
+    for_items(s.OC, threads, [&](int64_t o, int) {
+        const int64_t g = o / s.OCg;
+        float* d = dw + o * s.T;
+        for (int64_t t = 0; t < s.T; ++t) d[t] = 0.0f;
+        for (int64_t n = 0; n < s.N; ++n)
+            k.dw_backward_weight_add(s.geom, dy + (n * s.OC + o) * s.P, x + (n * s.C + g) * s.I, d);
+    });
+    return Status::success();
+}
+
+Status backward_weight_impl(const Shape& s, const float* dy, const float* x, float* dw) {
+    const int64_t wsize = s.OC * s.Cg * s.T;
+    if (s.N == 0) {
+        std::memset(dw, 0, static_cast<size_t>(wsize) * sizeof(float));
+        return Status::success();
+    }
+    if (is_depthwise_like(s)) return backward_weight_direct(s, dy, x, dw);
+    const int64_t gsize = s.OCg * s.Cg * s.T;
+    const double flops = 2.0 * s.OCg * s.P * s.Cg * s.T;
+    StatusCollector status;
+    // (a) Groups over threads: each thread owns whole groups, summing over images itself.
+    const int by_group = item_threads(s.G, flops * s.N);
+    if (by_group > 1) {
+        for_items(s.G, by_group, [&](int64_t g, int) {
+            for (int64_t n = 0; n < s.N; ++n)
+                status.add(backward_weight_item(s, dy + (n * s.OC + g * s.OCg) * s.P,
+                                                x + (n * s.C + g * s.Cg) * s.I, n ? 1.0f : 0.0f,
+                                                dw + g * gsize));
+        });
+        return status.get();
+    }
+    // (b) Images over threads, each thread summing into its own copy of dW (thread 0 into dw
+    //     itself, the others into the workspace), then one reduction.
+    int threads = item_threads(s.N, flops * s.G);
+    const int64_t partial_bytes = wsize * static_cast<int64_t>(sizeof(float));
+    if (threads > 1 && (threads - 1) * partial_bytes > workspace_budget()) threads = 1;
+    if (threads > 1) {
+        WorkspaceLease ws((threads - 1) * partial_bytes);
+        if (!ws.ok()) return ws.status();
+        float* partials = ws.floats();
+#pragma omp parallel num_threads(threads)
+        {
+            const int t = omp_get_thread_num();
+            const int team = omp_get_num_threads();
+            float* mine = t == 0 ? dw : partials + (t - 1) * wsize;
+            const int64_t n0 = s.N * t / team, n1 = s.N * (t + 1) / team;
+            if (n0 == n1) std::memset(mine, 0, static_cast<size_t>(wsize) * sizeof(float));
+            for (int64_t n = n0; n < n1; ++n)
+                for (int64_t g = 0; g < s.G; ++g)
+                    status.add(backward_weight_item(s, dy + (n * s.OC + g * s.OCg) * s.P,
+                                                    x + (n * s.C + g * s.Cg) * s.I,
+                                                    n > n0 ? 1.0f : 0.0f, mine + g * gsize));
+#pragma omp barrier
+            // Sum the partials into dw, each thread a slice.
+            const int64_t e0 = wsize * t / team, e1 = wsize * (t + 1) / team;
+            for (int u = 1; u < team; ++u) {
+                const float* src = partials + (u - 1) * wsize;
+                for (int64_t e = e0; e < e1; ++e) dw[e] += src[e];
+            }
+        }
+        return status.get();
+    }
+    // (c) One image after another, each GEMM spread over the threads.
+    for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t g = 0; g < s.G; ++g)
+            status.add(backward_weight_item(s, dy + (n * s.OC + g * s.OCg) * s.P,
+                                            x + (n * s.C + g * s.Cg) * s.I, n ? 1.0f : 0.0f,
+                                            dw + g * gsize));
+    return status.get();
+}
+
+}  // namespace
+
+// ---- public entry points -----------------------------------------------------------------------
+
+int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad_before,
+                         int64_t pad_after, int64_t dilation) {
+    if (stride < 1) return 0;
+    const int64_t span = in + pad_before + pad_after - dilation * (kernel - 1) - 1;
+    if (span < 0) return 0;
+    return span / stride + 1;
+}
+
+Status check_conv_params(const ConvParams& p) {
+    if (p.batch < 0) return Status::invalid("conv: batch must be >= 0");
+    if (p.in_channels < 1) return Status::invalid("conv: in_channels must be >= 1");
+    if (p.out_channels < 1) return Status::invalid("conv: out_channels must be >= 1");
+    if (p.groups < 1) return Status::invalid("conv: groups must be >= 1");
+    if (p.in_channels % p.groups != 0)
+        return Status::invalid("conv: groups must divide in_channels");
+    if (p.out_channels % p.groups != 0)
+        return Status::invalid("conv: groups must divide out_channels");
+    for (int i = 0; i < 3; ++i) {
+        if (p.in[i] < 1) return Status::invalid("conv: input spatial sizes must be >= 1");
+        if (p.out[i] < 1) return Status::invalid("conv: output spatial sizes must be >= 1");
+        if (p.kernel[i] < 1) return Status::invalid("conv: kernel sizes must be >= 1");
+        if (p.stride[i] < 1) return Status::invalid("conv: strides must be >= 1");
+        if (p.dilation[i] < 1) return Status::invalid("conv: dilations must be >= 1");
+        if (p.pad[i] < 0) return Status::invalid("conv: padding must be >= 0");
+        if (!product_ok({p.kernel[i], p.dilation[i]}) || !product_ok({p.out[i], p.stride[i]}) ||
+            p.pad[i] > kMaxElements)
+            return Status::invalid("conv: spatial parameters are too large");
+    }
+    const int64_t taps = p.kernel[0] * p.kernel[1] * p.kernel[2];
+    if (!product_ok({p.batch, p.in_channels, p.in[0], p.in[1], p.in[2]}) ||
+        !product_ok({p.batch, p.out_channels, p.out[0], p.out[1], p.out[2]}) ||
+        !product_ok({p.out_channels, p.in_channels, p.kernel[0], p.kernel[1], p.kernel[2]}) ||
+        !product_ok({p.in_channels, taps, p.out[0], p.out[1], p.out[2]}))
+        return Status::invalid("conv: sizes are too large");
+    return Status::success();
+}
+
+Status conv_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
+                    bool relu, float* y) {
+    if (Status st = check_conv_params(p); !st.ok()) return st;
+    if (p.batch > 0 && (x == nullptr || y == nullptr)) return Status::invalid("conv_forward: null array");
+    if (w == nullptr) return Status::invalid("conv_forward: null weight");
+    return forward_impl(make_shape(p), x, w, bias, relu, y);
+}
+
+Status conv_backward_input(const ConvParams& p, const float* dy, const float* w,
+                           const float* bias, float* dx) {
+    if (Status st = check_conv_params(p); !st.ok()) return st;
+    if (p.batch > 0 && (dy == nullptr || dx == nullptr))
+        return Status::invalid("conv_backward_input: null array");
+    if (w == nullptr) return Status::invalid("conv_backward_input: null weight");
+    return backward_input_impl(make_shape(p), dy, w, bias, false, dx);
+}
+
+Status conv_backward_weight(const ConvParams& p, const float* dy, const float* x, float* dw) {
+    if (Status st = check_conv_params(p); !st.ok()) return st;
+    if (dw == nullptr || (p.batch > 0 && (dy == nullptr || x == nullptr)))
+        return Status::invalid("conv_backward_weight: null array");
+    return backward_weight_impl(make_shape(p), dy, x, dw);
+}
+
+Status conv_backward_bias(int64_t batch, int64_t channels, int64_t plane, const float* dy,
+                          float* db) {
+    if (batch < 0 || channels < 1 || plane < 0)
+        return Status::invalid("conv_backward_bias: bad sizes");
+    if (!product_ok({batch, channels, plane})) return Status::invalid("conv_backward_bias: sizes are too large");
+    if (db == nullptr || (batch * plane > 0 && dy == nullptr))
+        return Status::invalid("conv_backward_bias: null array");
+    const int threads = light_threads(channels, batch * plane);
+    for_items(channels, threads, [&](int64_t o, int) {
+        double total = 0.0;
+        for (int64_t n = 0; n < batch; ++n) {
+            const float* d = dy + (n * channels + o) * plane;
+            float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t j = 0; j < plane; ++j) acc += d[j];
+            total += acc;
+        }
+        db[o] = static_cast<float>(total);
+    });
+    return Status::success();
+}
+
+Status conv_transpose_forward(const ConvParams& p, const float* x, const float* w,
+                              const float* bias, bool relu, float* y) {
+    if (Status st = check_conv_params(p); !st.ok()) return st;
+    if (p.batch > 0 && (x == nullptr || y == nullptr))
+        return Status::invalid("conv_transpose_forward: null array");
+    if (w == nullptr) return Status::invalid("conv_transpose_forward: null weight");
+    return backward_input_impl(make_shape(p), x, w, bias, relu, y);
+}
+
+Status conv_transpose_backward_input(const ConvParams& p, const float* dy, const float* w,
+                                     float* dx) {
+    if (Status st = check_conv_params(p); !st.ok()) return st;
+    if (p.batch > 0 && (dy == nullptr || dx == nullptr))
+        return Status::invalid("conv_transpose_backward_input: null array");
+    if (w == nullptr) return Status::invalid("conv_transpose_backward_input: null weight");
+    return forward_impl(make_shape(p), dy, w, nullptr, false, dx);
+}
+
+Status conv_transpose_backward_weight(const ConvParams& p, const float* dy, const float* x,
+                                      float* dw) {
+    if (Status st = check_conv_params(p); !st.ok()) return st;
+    if (dw == nullptr || (p.batch > 0 && (dy == nullptr || x == nullptr)))
+        return Status::invalid("conv_transpose_backward_weight: null array");
+    // The convolution's input is the transposed op's output gradient, its output gradient the
+    // transposed op's input.
+    return backward_weight_impl(make_shape(p), x, dy, dw);
+}
+
+const char* conv_algorithm(const ConvParams& p, int pass) {
+    if (!check_conv_params(p).ok()) return "invalid";
+    const Shape s = make_shape(p);
+    const bool pointwise = is_pointwise(s.geom);
+    switch (pass) {
+        case 0:
+            if (is_depthwise_like(s)) return "direct";
+            return pointwise ? "gemm" : "implicit-gemm";
+        case 1:
+            if (is_depthwise_like(s)) return unit_stride(s.geom) ? "direct" : "direct-scatter";
+            if (pointwise) return "gemm";
+            if (unit_stride(s.geom) &&
+                s.OC * s.Cg * s.T * static_cast<int64_t>(sizeof(float)) <= workspace_budget())
+                return "implicit-gemm-flipped";
+            return "gemm-col2im";
+        case 2:
+            if (is_depthwise_like(s)) return "direct";
+            return pointwise ? "gemm" : "implicit-gemm";
+        default:
+            return "invalid";
+    }
+}
+
+}  // namespace convengine

@@ -1,0 +1,71 @@
+// Convolution kernel-table entries: the im2col packers that feed the GEMM, col2im, and the
+// direct depthwise kernels, compiled once per ISA (conv_impl.inc, included by conv__<isa>.cpp)
+// and registered by init_conv__<isa>() into KernelTable::conv.
+//
+// All of them work on one group of one image (or, for the forward packer, on a run of images)
+// described by a ConvGeom: 3-D spatial sizes with 1 in the unused leading dims, channels-first,
+// C-contiguous. Padding may be negative here: the passes rewrite a backward pass as a forward
+// convolution with offset p' = d*(k-1) - p, and positions outside [0, size) always read 0.
+#pragma once
+
+#include <cstdint>
+
+namespace convengine {
+
+struct ConvGeom {
+    int64_t in[3];   // D, H, W of the convolution input
+    int64_t out[3];  // OD, OH, OW
+    int64_t k[3];    // KD, KH, KW
+    int64_t s[3];    // stride
+    int64_t d[3];    // dilation
+    int64_t p[3];    // padding before (input index = o*s + k*d - p)
+    int64_t in_plane;   // D*H*W
+    int64_t out_plane;  // OD*OH*OW
+    int64_t taps;       // KD*KH*KW
+};
+
+// The column matrix col(X) of one group, never stored: row r = c*taps + t (t = (kd*KH + kh)*KW
+// + kw), column j = i*out_plane + (od*OH + oh)*OW + ow for image i of `images`; its element is
+// x[i, c, od*sd + kd*dd - pd, oh*sh + kh*dh - ph, ow*sw + kw*dw - pw] (0 outside the input).
+struct Im2colSource {
+    const ConvGeom* g;
+    const float* x;        // image 0, channel 0 of the group
+    int64_t channels;      // channels of the group (rows = channels * taps)
+    int64_t image_stride;  // floats from one image to the next
+};
+
+// A packer with SgemmBSource's signature (gemm/gemm.h): writes rows [k0, k0 + kc) x columns
+// [j0, j0 + nc) of op(B) as ceil(nc / nr) k-major micro-panels of kc x nr floats (columns past
+// nc zero). ctx is an Im2colSource.
+using ConvPackB = void (*)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                           int nr, float* dst);
+
+struct ConvKernels {
+    // op(B) = col(X): k = channels*taps rows, n = images*out_plane columns (forward; and the
+    // backward-input of a stride-1 convolution, run as a forward one).
+    ConvPackB pack_col;
+    // op(B) = col(X)^T of image 0: k = out_plane rows, n = channels*taps columns
+    // (backward-weight: dW += dY @ col(X)^T).
+    ConvPackB pack_col_t;
+    // dX_g += col2im(tile) for rows [r0, r1) of col(X_g) (r = c*T + t) and output positions
+    // [p0, p0 + np): tile element (r, p) at col[(r - r0)*ldcol + (p - p0)]. dx points at channel
+    // 0 of the group. Rows of different channels touch disjoint planes of dx.
+    void (*col2im_add)(const ConvGeom& g, const float* col, int64_t ldcol, int64_t p0,
+                       int64_t np, int64_t r0, int64_t r1, float* dx);
+    // Depthwise (one input plane, one output plane), direct:
+    //   y = (accumulate ? y : bias) + sum over taps of w[t] * x(shifted); then max(., 0) if relu.
+    void (*dw_forward)(const ConvGeom& g, const float* x, const float* w, float bias,
+                       int accumulate, int relu, float* y);
+    //   dx += scatter of w[t] * dy (any stride; the stride-1 case runs as dw_forward instead).
+    void (*dw_backward_input_add)(const ConvGeom& g, const float* dy, const float* w,
+                                  float* dx);
+    //   dw[t] += sum over output positions of dy * x(shifted).
+    void (*dw_backward_weight_add)(const ConvGeom& g, const float* dy, const float* x,
+                                   float* dw);
+};
+
+void init_conv__ref(ConvKernels& k);
+void init_conv__avx2(ConvKernels& k);
+void init_conv__avx512(ConvKernels& k);
+
+}  // namespace convengine

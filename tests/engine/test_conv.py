@@ -1,0 +1,414 @@
+"""Convolution kernels of convengine._C (through convengine.kernels.conv, which only normalises
+arguments): every pass against the float64 NumPy reference over sweeps of shapes and options,
+under every kernel variant and 1 or 2 threads; the bounded workspace; the adjoint identities; and
+the boundary checks that keep inconsistent arrays away from the kernels."""
+
+import numpy as np
+import pytest
+
+import convengine as ce
+from convengine import _C
+from convengine.backends import reference as R
+from convengine.kernels import conv as K
+from conftest import tolerance
+
+# One convolution per entry: (name, x shape, weight shape, stride, padding, dilation, groups).
+# padding may be an int, per-dim ints or (before, after) pairs. Sizes are small (the suite runs
+# on two shared cores) but cover every algorithm and edge: odd and non-square sizes, batch 1,
+# one input channel, a kernel larger than the unpadded input, strides, dilation, groups,
+# depthwise (with a channel multiplier), 1x1 (the pure-GEMM path, with and without stride), 1-D
+# and 3-D, asymmetric padding.
+CASES = [
+    ("3x3", (2, 3, 7, 9), (4, 3, 3, 3), 1, 1, 1, 1),
+    ("3x3_nopad_batch1", (1, 5, 6, 5), (7, 5, 3, 3), 1, 0, 1, 1),
+    ("one_channel", (3, 1, 9, 8), (6, 1, 3, 3), 1, 1, 1, 1),
+    ("kernel_gt_input", (2, 2, 3, 2), (3, 2, 5, 4), 1, (2, 2), 1, 1),
+    ("stride2", (2, 4, 9, 8), (5, 4, 3, 3), 2, 1, 1, 1),
+    ("stride_2x3_rect", (2, 3, 11, 10), (4, 3, 3, 2), (2, 3), (1, 0), 1, 1),
+    ("dilation2", (2, 3, 10, 9), (4, 3, 3, 3), 1, 2, 2, 1),
+    ("dilation_stride", (1, 2, 13, 11), (3, 2, 3, 3), 2, 1, (2, 3), 1),
+    ("groups2", (2, 4, 7, 6), (6, 2, 3, 3), 1, 1, 1, 2),
+    ("groups3_stride", (2, 6, 8, 9), (9, 2, 3, 3), 2, 1, 1, 3),
+    ("depthwise", (2, 5, 9, 8), (5, 1, 3, 3), 1, 1, 1, 5),
+    ("depthwise_mult2", (2, 4, 7, 10), (8, 1, 3, 3), 1, 1, 1, 4),
+    ("depthwise_stride2_dil", (2, 3, 11, 9), (3, 1, 3, 3), 2, 2, 2, 3),
+    ("depthwise_wide", (1, 2, 4, 70), (2, 1, 3, 5), 1, (1, 2), 1, 2),
+    ("pointwise", (2, 6, 5, 7), (8, 6, 1, 1), 1, 0, 1, 1),
+    ("pointwise_groups", (2, 6, 5, 4), (4, 3, 1, 1), 1, 0, 1, 2),
+    ("pointwise_stride2", (2, 4, 7, 8), (6, 4, 1, 1), 2, 0, 1, 1),
+    ("pointwise_padded", (1, 3, 4, 4), (2, 3, 1, 1), 1, 1, 1, 1),
+    ("asymmetric_pad", (2, 3, 8, 7), (4, 3, 4, 3), 1, ((1, 2), (0, 1)), 1, 1),
+    ("big_kernel_7x7_s2", (1, 3, 17, 15), (8, 3, 7, 7), 2, 3, 1, 1),
+    ("wide_row", (1, 2, 3, 75), (3, 2, 3, 3), 1, 1, 1, 1),
+    ("conv1d", (3, 4, 17), (5, 4, 3), 1, 1, 1, 1),
+    ("conv1d_stride_dil", (2, 2, 20), (4, 2, 4), 3, 2, 2, 1),
+    ("conv1d_depthwise", (2, 3, 19), (6, 1, 5), 1, 2, 1, 3),
+    ("conv3d", (2, 2, 5, 6, 7), (3, 2, 3, 3, 3), 1, 1, 1, 1),
+    ("conv3d_stride_aniso", (1, 3, 6, 7, 5), (4, 3, 3, 2, 3), (2, 1, 2), (1, 0, 1), 1, 1),
+    ("conv3d_groups_dil", (1, 4, 5, 6, 6), (4, 2, 2, 3, 3), 1, (0, 2, 1), (1, 2, 1), 2),
+    ("conv3d_depthwise", (1, 3, 5, 5, 6), (3, 1, 3, 3, 3), 1, 1, 1, 3),
+]
+CASE_IDS = [c[0] for c in CASES]
+# The cases also run under every kernel variant and thread count.
+ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride", "depthwise",
+             "depthwise_stride2_dil", "pointwise", "pointwise_stride2", "big_kernel_7x7_s2",
+             "conv1d", "conv3d"]
+
+
+def _case(name):
+    return next(c for c in CASES if c[0] == name)
+
+
+def _random(rng, shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def assert_conv_close(actual, expected):
+    """float32 kernel vs float64 reference: (rtol, atol) from the conftest table, atol relative
+    to the largest |expected| (a sum of many products carries error in proportion to its
+    terms, not to its value)."""
+    rtol, atol = tolerance(np.float32, "conv_vs_reference")
+    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale)
+
+
+def _f64(a):
+    return a.astype(np.float64)
+
+
+def check_all_passes(rng, x_shape, w_shape, stride, padding, dilation, groups):
+    x, w = _random(rng, x_shape), _random(rng, w_shape)
+    b = _random(rng, (w_shape[0],))
+    args = (stride, padding, dilation, groups)
+    y = K.conv_forward(x, w, b, *args)
+    assert_conv_close(y, R.conv_forward(_f64(x), _f64(w), _f64(b), *args))
+    g = _random(rng, y.shape)
+    assert_conv_close(K.conv_backward_input(g, w, x.shape, *args),
+                      R.conv_backward_input(_f64(g), _f64(w), x.shape, *args))
+    assert_conv_close(K.conv_backward_weight(g, x, w.shape, *args),
+                      R.conv_backward_weight(_f64(g), _f64(x), w.shape, *args))
+    assert_conv_close(K.conv_backward_bias(g), R.conv_backward_bias(_f64(g)))
+    return y
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_conv_passes_match_reference(rng, case):
+    check_all_passes(rng, *case[1:])
+
+
+@pytest.mark.parametrize("name", ISA_CASES)
+def test_conv_passes_every_isa_and_thread_count(isa, threads, rng, name):
+    check_all_passes(rng, *_case(name)[1:])
+
+
+@pytest.mark.parametrize("name", ["3x3", "one_channel", "stride2", "depthwise", "groups2",
+                                  "conv3d", "big_kernel_7x7_s2"])
+def test_isa_variants_and_thread_counts_agree(rng, name):
+    """Every variant and thread count gives the same answers (within float32 rounding)."""
+    _, x_shape, w_shape, *args = _case(name)
+    x, w = _random(rng, x_shape), _random(rng, w_shape)
+    g = _random(rng, K.conv_geometry("t", x_shape, w_shape, *args)[3])
+    original_isa, original_threads = _C.isa(), ce.get_num_threads()
+    results = []
+    try:
+        for isa in [i for i in _C.compiled_isas() if _C.cpu_supports(i)]:
+            _C._select_isa(isa)
+            for t in (1, 2):
+                ce.set_num_threads(t)
+                results.append((K.conv_forward(x, w, None, *args),
+                                K.conv_backward_input(g, w, x_shape, *args),
+                                K.conv_backward_weight(g, x, w_shape, *args)))
+    finally:
+        _C._select_isa(original_isa)
+        ce.set_num_threads(original_threads)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert_conv_close(a, _f64(b))
+
+
+# --------------------------------------------------------------------------- #
+# transposed convolution
+# --------------------------------------------------------------------------- #
+
+# (name, x shape, weight shape (C_in, C_out/groups, *k), stride, padding, output_padding,
+#  dilation, groups)
+TRANSPOSE_CASES = [
+    ("k2s2_unet_up", (2, 4, 5, 6), (4, 3, 2, 2), 2, 0, 0, 1, 1),
+    ("k3s1p1", (2, 3, 6, 5), (3, 4, 3, 3), 1, 1, 0, 1, 1),
+    ("k3s2p1_outpad", (2, 3, 5, 4), (3, 2, 3, 3), 2, 1, 1, 1, 1),
+    ("stride3_outpad2_rect", (1, 2, 4, 3), (2, 3, 3, 2), (3, 2), (1, 0), (2, 1), 1, 1),
+    ("dilated_outpad", (1, 2, 5, 5), (2, 2, 3, 3), 1, 1, 1, 2, 1),
+    ("groups2", (2, 4, 5, 5), (4, 3, 3, 3), 2, 1, 1, 1, 2),
+    ("depthwise", (2, 3, 6, 5), (3, 1, 3, 3), 1, 1, 0, 1, 3),
+    ("depthwise_stride2", (2, 3, 5, 4), (3, 2, 3, 3), 2, 1, 1, 1, 3),
+    ("pointwise", (2, 4, 5, 3), (4, 5, 1, 1), 1, 0, 0, 1, 1),
+    ("one_out_channel", (2, 3, 4, 4), (3, 1, 4, 4), 2, 1, 0, 1, 1),
+    ("conv_transpose1d", (2, 3, 9), (3, 2, 4), 2, 1, 1, 1, 1),
+    ("conv_transpose3d", (1, 3, 3, 4, 3), (3, 2, 2, 3, 3), (2, 1, 2), (0, 1, 1), (1, 0, 0), 1, 1),
+]
+
+
+def check_transpose(rng, x_shape, w_shape, stride, padding, output_padding, dilation, groups):
+    x, w = _random(rng, x_shape), _random(rng, w_shape)
+    b = _random(rng, (w_shape[1] * groups,))
+    args = (stride, padding, output_padding, dilation, groups)
+    y = K.conv_transpose_forward(x, w, b, *args)
+    assert_conv_close(y, R.conv_transpose_forward(_f64(x), _f64(w), _f64(b), *args))
+    g = _random(rng, y.shape)
+    assert_conv_close(K.conv_transpose_backward_input(g, w, x.shape, *args),
+                      R.conv_transpose_backward_input(_f64(g), _f64(w), x.shape, *args))
+    assert_conv_close(K.conv_transpose_backward_weight(g, x, w.shape, *args),
+                      R.conv_transpose_backward_weight(_f64(g), _f64(x), w.shape, *args))
+
+
+@pytest.mark.parametrize("case", TRANSPOSE_CASES, ids=[c[0] for c in TRANSPOSE_CASES])
+def test_conv_transpose_passes_match_reference(rng, case):
+    check_transpose(rng, *case[1:])
+
+
+@pytest.mark.parametrize("name", ["k3s2p1_outpad", "depthwise_stride2", "conv_transpose3d"])
+def test_conv_transpose_every_isa_and_thread_count(isa, threads, rng, name):
+    case = next(c for c in TRANSPOSE_CASES if c[0] == name)
+    check_transpose(rng, *case[1:])
+
+
+# --------------------------------------------------------------------------- #
+# fused epilogue, algorithms, adjoint identities
+# --------------------------------------------------------------------------- #
+
+@pytest.mark.parametrize("name", ["3x3", "depthwise", "pointwise", "stride2", "conv3d"])
+def test_fused_bias_relu(rng, name):
+    _, x_shape, w_shape, *args = _case(name)
+    x, w, b = _random(rng, x_shape), _random(rng, w_shape), _random(rng, (w_shape[0],))
+    expected = np.maximum(R.conv_forward(_f64(x), _f64(w), _f64(b), *args), 0)
+    assert_conv_close(K.conv_forward(x, w, b, *args, relu=True), expected)
+
+
+def test_conv_transpose_fused_relu(rng):
+    x, w, b = _random(rng, (2, 3, 5, 4)), _random(rng, (3, 4, 3, 3)), _random(rng, (4,))
+    args = (2, 1, 1, 1, 1)
+    expected = np.maximum(R.conv_transpose_forward(_f64(x), _f64(w), _f64(b), *args), 0)
+    assert_conv_close(K.conv_transpose_forward(x, w, b, *args, relu=True), expected)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups, algorithms", [
+    ((2, 8, 9, 9), (8, 1, 3, 3), 1, 1, 8, ("direct", "direct", "direct")),
+    ((2, 8, 9, 9), (8, 1, 3, 3), 2, 1, 8, ("direct", "direct-scatter", "direct")),
+    ((2, 1, 9, 9), (8, 1, 3, 3), 1, 1, 1, ("direct", "direct", "direct")),
+    ((2, 8, 9, 9), (16, 8, 1, 1), 1, 0, 1, ("gemm", "gemm", "gemm")),
+    ((2, 8, 9, 9), (16, 8, 3, 3), 1, 1, 1,
+     ("implicit-gemm", "implicit-gemm-flipped", "implicit-gemm")),
+    ((2, 8, 9, 9), (16, 8, 3, 3), 2, 1, 1, ("implicit-gemm", "gemm-col2im", "implicit-gemm")),
+])
+def test_algorithm_choice(x_shape, w_shape, stride, padding, groups, algorithms):
+    nd = len(x_shape) - 2
+    passes = ("forward", "backward_input", "backward_weight")
+    got = tuple(_C.conv_algorithm(list(x_shape), list(w_shape), [stride] * nd, [padding] * nd,
+                                  [1] * nd, groups, p) for p in passes)
+    assert got == algorithms
+
+
+@pytest.mark.parametrize("name", ["3x3", "stride_2x3_rect", "groups3_stride", "depthwise_mult2",
+                                  "pointwise_stride2", "conv3d_stride_aniso", "asymmetric_pad"])
+def test_adjoint_identities(rng, name):
+    """<conv(x, w), g> = <x, dX(g)> = <w, dW(g)>, with float32 kernels and float64 sums: the
+    backward passes are the exact adjoints of the forward pass (a gradient check of the float32
+    kernels themselves, with no finite differences)."""
+    _, x_shape, w_shape, *args = _case(name)
+    x, w = _random(rng, x_shape), _random(rng, w_shape)
+    y = K.conv_forward(x, w, None, *args)
+    g = _random(rng, y.shape)
+    dx = K.conv_backward_input(g, w, x.shape, *args)
+    dw = K.conv_backward_weight(g, x, w.shape, *args)
+    lhs = np.dot(_f64(y).ravel(), _f64(g).ravel())
+    scale = np.sqrt(y.size) * np.abs(y).max() + 1.0
+    assert abs(lhs - np.dot(_f64(x).ravel(), _f64(dx).ravel())) <= 1e-5 * scale
+    assert abs(lhs - np.dot(_f64(w).ravel(), _f64(dw).ravel())) <= 1e-5 * scale
+
+
+def test_output_arrays_are_filled_in_place(rng):
+    x, w = _random(rng, (2, 3, 6, 6)), _random(rng, (4, 3, 3, 3))
+    out = np.full((2, 4, 6, 6), np.nan, np.float32)
+    y = K.conv_forward(x, w, None, 1, 1, out=out)
+    assert y is out or np.shares_memory(y, out)
+    assert_conv_close(out, R.conv_forward(_f64(x), _f64(w), None, 1, 1))
+    g = _random(rng, out.shape)
+    dx = np.full(x.shape, np.nan, np.float32)
+    K.conv_backward_input(g, w, x.shape, 1, 1, out=dx)
+    assert_conv_close(dx, R.conv_backward_input(_f64(g), _f64(w), x.shape, 1, 1))
+    dw = np.full(w.shape, np.nan, np.float32)
+    K.conv_backward_weight(g, x, w.shape, 1, 1, out=dw)
+    assert_conv_close(dw, R.conv_backward_weight(_f64(g), _f64(x), w.shape, 1, 1))
+
+
+def test_empty_batch(rng):
+    x, w = np.zeros((0, 3, 5, 5), np.float32), _random(rng, (4, 3, 3, 3))
+    assert K.conv_forward(x, w, None, 1, 1).shape == (0, 4, 5, 5)
+    g = np.zeros((0, 4, 5, 5), np.float32)
+    np.testing.assert_array_equal(K.conv_backward_weight(g, x, w.shape, 1, 1), 0)
+    assert K.conv_backward_input(g, w, x.shape, 1, 1).shape == x.shape
+
+
+# --------------------------------------------------------------------------- #
+# bounded workspace
+# --------------------------------------------------------------------------- #
+
+@pytest.fixture
+def workspace_limit():
+    """Restores the workspace limit (and frees this thread's buffer) after the test."""
+    original = ce.get_workspace_limit()
+    yield
+    ce.set_workspace_limit(original)
+    _C.release_workspace()
+
+
+@pytest.mark.parametrize("limit", [0, 4096, 100_000])
+def test_tiny_workspace_limit_still_correct(rng, workspace_limit, limit):
+    """Tiles shrink to fit (down to 64 KiB, the floor every pass can work in), results do not
+    change, and the workspace never holds more than the budget."""
+    ce.set_workspace_limit(limit)
+    _C.release_workspace()
+    _C.reset_workspace_peak()
+    # Strided (col2im path, the one that needs a column tile), flipped (weights copied), and
+    # a weight big enough (64*64*9 floats = 147 KiB) that its flipped copy cannot fit.
+    check_all_passes(rng, (2, 64, 9, 8), (64, 64, 3, 3), 2, 1, 1, 1)
+    check_all_passes(rng, (2, 64, 7, 6), (64, 64, 3, 3), 1, 1, 1, 1)
+    check_all_passes(rng, (3, 8, 9, 9), (16, 4, 3, 3), 1, 1, 1, 2)
+    assert _C.workspace_peak_bytes() <= max(limit, 64 << 10)
+
+
+def test_workspace_is_bounded_and_reused(rng, workspace_limit):
+    """A backward-input pass whose column matrix for the batch would take 9*32*32*4*4 B/px *
+    positions = 14 MiB runs in a 1 MiB workspace; the buffer is allocated once and reused."""
+    ce.set_workspace_limit(1 << 20)
+    _C.release_workspace()
+    _C.reset_workspace_peak()
+    x_shape, w_shape = (4, 32, 40, 40), (32, 32, 3, 3)
+    w = _random(rng, w_shape)
+    g = _random(rng, (4, 32, 20, 20))
+    dx = K.conv_backward_input(g, w, x_shape, 2, 1)
+    assert_conv_close(dx, R.conv_backward_input(_f64(g), _f64(w), x_shape, 2, 1))
+    peak = _C.workspace_peak_bytes()
+    assert 0 < peak <= 1 << 20
+    held = _C.workspace_bytes_held()
+    K.conv_backward_input(g, w, x_shape, 2, 1)
+    assert _C.workspace_bytes_held() == held  # same buffer, no new allocation
+    assert _C.workspace_peak_bytes() == peak
+
+
+def test_workspace_limit_api():
+    original = ce.get_workspace_limit()
+    try:
+        assert original == 64 << 20 or original > 0
+        ce.set_workspace_limit(12345)
+        assert ce.get_workspace_limit() == 12345
+        with pytest.raises(ValueError, match="nbytes"):
+            ce.set_workspace_limit(-1)
+        with pytest.raises(TypeError, match="nbytes"):
+            ce.set_workspace_limit(1.5)
+    finally:
+        ce.set_workspace_limit(original)
+
+
+# --------------------------------------------------------------------------- #
+# direct _C calls with bad arguments raise, never crash
+# --------------------------------------------------------------------------- #
+
+def _ok_args():
+    x = np.zeros((2, 4, 6, 6), np.float32)
+    w = np.zeros((6, 2, 3, 3), np.float32)
+    return x, w
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda x, w: _C.conv_forward(x[0, 0], w, None, [1, 1], [1, 1], [1, 1], 2), ValueError,
+     "3-D, 4-D or 5-D"),
+    (lambda x, w: _C.conv_forward(x[0], w, None, [1], [1], [1], 2), ValueError, "must be 3-D"),
+    (lambda x, w: _C.conv_forward(x, w[:, :1].copy(), None, [1, 1], [1, 1], [1, 1], 2),
+     ValueError, "channel mismatch"),
+    (lambda x, w: _C.conv_forward(x, w, None, [1, 1], [1, 1], [1, 1], 3), ValueError,
+     "groups"),
+    (lambda x, w: _C.conv_forward(x, w, None, [1, 1], [1, 1], [1, 1], 0), ValueError,
+     "groups"),
+    (lambda x, w: _C.conv_forward(x, w, None, [1], [1, 1], [1, 1], 2), ValueError, "stride"),
+    (lambda x, w: _C.conv_forward(x, w, None, [0, 1], [1, 1], [1, 1], 2), ValueError,
+     "stride"),
+    (lambda x, w: _C.conv_forward(x, w, None, [1, 1], [-1, 1], [1, 1], 2), ValueError,
+     "padding"),
+    (lambda x, w: _C.conv_forward(x, w, None, [1, 1], [1, 1], [0, 1], 2), ValueError,
+     "dilation"),
+    (lambda x, w: _C.conv_forward(x, np.zeros((6, 2, 9, 9), np.float32), None, [1, 1],
+                                  [0, 0], [1, 1], 2), ValueError, "output size"),
+    (lambda x, w: _C.conv_forward(x, np.zeros((6, 2, 0, 3), np.float32), None, [1, 1],
+                                  [0, 0], [1, 1], 2), ValueError, "kernel size"),
+    (lambda x, w: _C.conv_forward(x.astype(np.int32), w, None, [1, 1], [1, 1], [1, 1], 2),
+     TypeError, "float32"),
+    (lambda x, w: _C.conv_forward(x, w, np.zeros(5, np.float32), [1, 1], [1, 1], [1, 1], 2),
+     ValueError, "bias"),
+    (lambda x, w: _C.conv_forward(x, w, None, [1, 1], [1, 1], [1, 1], 2,
+                                  out=np.zeros((2, 6, 5, 6), np.float32)), ValueError, "out"),
+    (lambda x, w: _C.conv_forward(x, w, None, [1, 1], [1, 1], [1, 1], 2, out=x), ValueError,
+     "out"),
+    (lambda x, w: _C.conv_forward(x[:, :, ::2], w, None, [1, 1], [1, 1], [1, 1], 2),
+     ValueError, "contiguous"),
+    (lambda x, w: _C.conv_backward_input(np.zeros((2, 6, 5, 6), np.float32), w, [2, 4, 6, 6],
+                                         [1, 1], [1, 1], [1, 1], 2), ValueError, "grad_out"),
+    (lambda x, w: _C.conv_backward_input(np.zeros((2, 6, 6, 6), np.float32), w, [2, -4, 6, 6],
+                                         [1, 1], [1, 1], [1, 1], 2), ValueError, "input_shape"),
+    (lambda x, w: _C.conv_backward_weight(np.zeros((2, 6, 6, 6), np.float32), x, [6, 4, 3, 3],
+                                          [1, 1], [1, 1], [1, 1], 2), ValueError, "channel"),
+    (lambda x, w: _C.conv_backward_weight(np.zeros((2, 6, 6), np.float32), x, [6, 2, 3, 3],
+                                          [1, 1], [1, 1], [1, 1], 2), ValueError, "grad_out"),
+    (lambda x, w: _C.conv_backward_bias(np.zeros(3, np.float32)), ValueError, "grad_out"),
+    (lambda x, w: _C.conv_transpose_forward(x, w, None, [1, 1], [1, 1], [0, 0], [1, 1], 2),
+     ValueError, "channel mismatch"),
+    (lambda x, w: _C.conv_transpose_forward(x, np.zeros((4, 1, 3, 3), np.float32), None,
+                                            [1, 1], [5, 5], [0, 0], [1, 1], 1), ValueError,
+     "output size"),
+    (lambda x, w: _C.conv_transpose_backward_input(np.zeros((2, 3, 5, 6), np.float32),
+                                                   np.zeros((4, 3, 3, 3), np.float32),
+                                                   [2, 4, 6, 6], [1, 1], [1, 1], [0, 0],
+                                                   [1, 1], 1), ValueError, "grad_out"),
+    (lambda x, w: _C.conv_transpose_backward_weight(np.zeros((2, 3, 6, 6), np.float32), x,
+                                                    [4, 2, 3, 3], [1, 1], [1, 1], [0, 0],
+                                                    [1, 1], 1), ValueError, "grad_out"),
+    (lambda x, w: _C.conv_forward([[1.0]], w, None, [1, 1], [1, 1], [1, 1], 2), TypeError,
+     "ndarray"),
+])
+def test_direct_calls_with_bad_arguments_raise(call, error, match):
+    x, w = _ok_args()
+    with pytest.raises(error, match=match):
+        call(x, w)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: K.conv_forward(np.zeros((2, 3, 5), np.int64), np.zeros((1, 3, 3), np.float32)),
+     TypeError, "x must have dtype float32"),
+    (lambda: K.conv_forward(np.zeros((2, 3, 5, 5), np.float32),
+                            np.zeros((4, 2, 3, 3), np.float32)), ValueError, "channel mismatch"),
+    (lambda: K.conv_forward(np.zeros((2, 3, 5, 5), np.float32),
+                            np.zeros((4, 3, 3, 3), np.float32), padding=-1), ValueError,
+     "padding must be non-negative"),
+    (lambda: K.conv_forward(np.zeros((2, 3, 5, 5), np.float32),
+                            np.zeros((4, 3, 3, 3), np.float32), padding="full"), ValueError,
+     "'valid' or 'same'"),
+    (lambda: K.conv_transpose_forward(np.zeros((2, 3, 5, 5), np.float32),
+                                      np.zeros((3, 3, 3, 3), np.float32), stride=2,
+                                      output_padding=2), ValueError, "output_padding"),
+    (lambda: K.conv_backward_input(np.zeros((2, 4, 5, 5), np.float32),
+                                   np.zeros((4, 3, 3, 3), np.float32), (2, 3, 5, 5)),
+     ValueError, r"grad_out must have shape \(2, 4, 3, 3\)"),
+])
+def test_kernel_wrappers_check_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_same_padding_splits_as_tensorflow():
+    # in 7, k 3, s 2: out 4, total (4-1)*2 + 3 - 7 = 2 -> (1, 1); in 8: total 1 -> (0, 1)
+    assert K.same_padding((7, 8), (3, 3), (2, 2), (1, 1)) == ((1, 1), (0, 1))
+    # stride 1: total d*(k-1), odd element after (as PyTorch)
+    assert K.same_padding((5,), (4,), (1,), (1,)) == ((1, 2),)
+    assert K.same_padding((5,), (3,), (1,), (2,)) == ((2, 2),)
+    # no negative padding when the stride skips past the kernel
+    assert K.same_padding((9,), (1,), (3,), (1,)) == ((0, 0),)
