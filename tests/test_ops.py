@@ -604,3 +604,42 @@ def test_bad_types_raise_type_error(fn):
 def test_index_out_of_range_names_the_shape():
     with pytest.raises(IndexError, match=re.escape("(2, 3)")):
         ce.zeros(2, 3)[5]
+
+
+# ----- float32 matmul on the GEMM engine ---------------------------------------------------------
+
+@pytest.mark.parametrize("make_a, make_b", [
+    (lambda a: a, lambda b: b),                            # C-contiguous
+    (lambda a: a.T.copy().T, lambda b: b.T.copy().T),      # F-contiguous: transpose flags
+    (lambda a: np.pad(a, ((0, 0), (0, 3)))[:, :a.shape[1]], lambda b: b),   # padded rows
+    (lambda a: a[::-1], lambda b: b[:, ::-1]),             # negative strides: copied first
+    (lambda a: np.repeat(a, 2, axis=1)[:, ::2], lambda b: b),  # no unit stride: copied first
+])
+def test_float32_matmul_runs_on_gemm_for_any_layout(isa, make_a, make_b):
+    rng = np.random.default_rng(7)
+    a0 = rng.standard_normal((37, 19)).astype(np.float32)
+    b0 = rng.standard_normal((19, 23)).astype(np.float32)
+    a = ce.Tensor(make_a(a0.copy()), requires_grad=True)
+    b = ce.Tensor(make_b(b0.copy()), requires_grad=True)
+    out = a @ b
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    out.backward(g)
+    a64, b64, g64 = (np.asarray(x, dtype=np.float64) for x in (a.data, b.data, g))
+    rtol, atol = tolerance("float32", "reduction")
+    np.testing.assert_allclose(out.data, a64 @ b64, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(a.grad.data, g64 @ b64.T, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(b.grad.data, a64.T @ g64, rtol=rtol, atol=atol)
+
+
+def test_float32_batched_matmul_folds_batch_into_gemm_rows():
+    rng = np.random.default_rng(8)
+    a = ce.tensor(rng.standard_normal((3, 4, 5, 6)).astype(np.float32), requires_grad=True)
+    w = ce.tensor(rng.standard_normal((6, 2)).astype(np.float32), requires_grad=True)
+    out = a @ w
+    assert out.shape == (3, 4, 5, 2) and out.dtype == np.float32
+    out.sum().backward()
+    rtol, atol = tolerance("float32", "reduction")
+    a64, w64 = a.data.astype(np.float64), w.data.astype(np.float64)
+    np.testing.assert_allclose(out.data, a64 @ w64, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(w.grad.data, a64.reshape(-1, 6).T @ np.ones((60, 2)), rtol=rtol,
+                               atol=atol)

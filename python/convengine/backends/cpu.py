@@ -88,3 +88,23 @@ def min_all(x):
     if _is_f32_contiguous(x) and x.size > 0:
         return np.asarray(_C.min(x), dtype=np.float32)
     return np.asarray(np.min(x))
+
+
+def _as_gemm_operand(x):
+    """x itself when _C.sgemm reads it in place (unit stride along one axis, a positive stride
+    along the other, aligned: C-contiguous arrays, transposed views, row slices), else a
+    C-contiguous copy."""
+    s0, s1 = x.strides
+    in_place = (s1 == 4 and s0 >= 4 * x.shape[1]) or (s0 == 4 and s1 >= 4 * x.shape[0])
+    return x if in_place and x.flags.aligned else np.array(x, order="C", copy=True)
+
+
+def matmul(a, b):
+    """np.matmul; float32 (.., M, K) @ (K, N) runs on convengine's GEMM, the leading dimensions
+    of `a` folded into M: (B*M, N) = (B*M, K) @ (K, N). Other cases go to NumPy."""
+    if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == np.float32
+            and b.dtype == np.float32 and a.ndim >= 2 and b.ndim == 2):
+        rows = a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1])  # a view when it can be
+        out = _C.sgemm(_as_gemm_operand(rows), _as_gemm_operand(b))
+        return out.reshape(a.shape[:-1] + (b.shape[1],))
+    return np.matmul(a, b)

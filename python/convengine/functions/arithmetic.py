@@ -177,7 +177,7 @@ class MatMul(Function):
         self.a = a if need_b else None
         self.b = b if need_a else None
         self.a_shape, self.b_shape = a.shape, b.shape
-        return float_result(np.matmul(a, b), a, b)
+        return float_result(cpu.matmul(a, b), a, b)
 
     def backward(self, grad):
         need_a, need_b = self.needs_input_grad
@@ -193,10 +193,10 @@ class MatMul(Function):
         grad_a = grad_b = None
         if need_a:
             b = self.b.reshape(b_mat)
-            grad_a = unbroadcast(np.matmul(grad_mat, np.swapaxes(b, -1, -2)), a_mat)
+            grad_a = unbroadcast(cpu.matmul(grad_mat, np.swapaxes(b, -1, -2)), a_mat)
             grad_a = grad_a.reshape(self.a_shape)
         if need_b:
             a = self.a.reshape(a_mat)
-            grad_b = unbroadcast(np.matmul(np.swapaxes(a, -1, -2), grad_mat), b_mat)
+            grad_b = unbroadcast(cpu.matmul(np.swapaxes(a, -1, -2), grad_mat), b_mat)
             grad_b = grad_b.reshape(self.b_shape)
         return grad_a, grad_b
