@@ -12,7 +12,7 @@ import re
 from glob import glob
 
 from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -60,6 +60,18 @@ extension = Pybind11Extension(
     extra_link_args=["-fopenmp"],
 )
 
+
+# convengine._transforms: the data-augmentation loops (resampling, elastic warp, blur), in
+# Cython under csrc/ (typed memoryviews, nogil), C only; NumPy is used at run time, not built
+# against.
+def transforms_extension():
+    from Cython.Build import cythonize
+
+    ext = Extension("convengine._transforms", ["csrc/transforms.pyx"],
+                    extra_compile_args=["-O3", "-fno-math-errno"])
+    return cythonize([ext], language_level=3, quiet=True)
+
+
 # Compile sources in parallel (CONVENGINE_BUILD_JOBS=N to choose; default: all cores).
 ParallelCompile("CONVENGINE_BUILD_JOBS", default=0).install()
 
@@ -73,7 +85,7 @@ setup(
     python_requires=">=3.9",
     package_dir={"": "python"},
     packages=find_packages("python"),
-    ext_modules=[extension],
+    ext_modules=[extension] + transforms_extension(),
     cmdclass={"build_ext": IsaBuildExt},
     install_requires=["numpy>=1.22"],
     extras_require={
