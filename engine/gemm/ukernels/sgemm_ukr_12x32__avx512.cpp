@@ -54,17 +54,22 @@ inline void store_row(float* c, __m512 v0, __m512 v1, __mmask16 m0, __mmask16 m1
     _mm512_mask_storeu_ps(c + 16, m1, v1);
 }
 
-void sgemm_ukr_12x32__avx512(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
-                             int m, int n, const UkrStore* s) {
+// The tile for the first ROWS rows (4, 8 or 12) and the first 16 * NV columns (NV = 1 or 2) of
+// the packed panels: the full kernel is <12, 2>; the smaller ones serve edge tiles (m <= 8,
+// n <= 16) without computing rows and columns that would be thrown away. The packed A panel
+// keeps its MR = 12 stride whatever ROWS is.
+template <int ROWS, int NV>
+inline void tile(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
+                 const UkrStore* s) {
     // Warm the C tile while the k loop runs (it is read and written at the end).
     for (int i = 0; i < m; ++i) {
         _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+        if (NV == 2) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
     }
 
-    __m512 acc0[kMR], acc1[kMR];
+    __m512 acc0[ROWS], acc1[ROWS];
 #pragma GCC unroll 12
-    for (int i = 0; i < kMR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
         acc0[i] = _mm512_setzero_ps();
         acc1[i] = _mm512_setzero_ps();
     }
@@ -72,13 +77,13 @@ void sgemm_ukr_12x32__avx512(int64_t k, const float* a, const float* b, float* c
 #pragma GCC unroll 4
     for (int64_t p = 0; p < k; ++p) {
         const __m512 b0 = _mm512_load_ps(b);
-        const __m512 b1 = _mm512_load_ps(b + 16);
+        const __m512 b1 = NV == 2 ? _mm512_load_ps(b + 16) : _mm512_setzero_ps();
         _mm_prefetch(reinterpret_cast<const char*>(a + kPrefetchA * kMR), _MM_HINT_T0);
 #pragma GCC unroll 12
-        for (int i = 0; i < kMR; ++i) {
+        for (int i = 0; i < ROWS; ++i) {
             const __m512 ai = _mm512_set1_ps(a[i]);
             acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
-            acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+            if (NV == 2) acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
         }
         a += kMR;
         b += kNR;
@@ -90,11 +95,23 @@ void sgemm_ukr_12x32__avx512(int64_t k, const float* a, const float* b, float* c
                          : n <= 16 ? static_cast<__mmask16>(0)
                                    : static_cast<__mmask16>((1u << (n - 16)) - 1u);
 #pragma GCC unroll 12
-    for (int i = 0; i < kMR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
         if (i < m)
             store_row(c + i * ldc, acc0[i], acc1[i], m0, m1, s,
                       s->bias_row ? s->bias_row + i : nullptr);
     }
+}
+
+void sgemm_ukr_12x32__avx512(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                             int m, int n, const UkrStore* s) {
+    if (n > 16) {
+        if (m > 8) return tile<12, 2>(k, a, b, c, ldc, m, n, s);
+        if (m > 4) return tile<8, 2>(k, a, b, c, ldc, m, n, s);
+        return tile<4, 2>(k, a, b, c, ldc, m, n, s);
+    }
+    if (m > 8) return tile<12, 1>(k, a, b, c, ldc, m, n, s);
+    if (m > 4) return tile<8, 1>(k, a, b, c, ldc, m, n, s);
+    return tile<4, 1>(k, a, b, c, ldc, m, n, s);
 }
 
 }  // namespace
