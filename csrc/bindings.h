@@ -11,5 +11,7 @@ void bind_runtime(py::module_& m);
 void bind_elementwise(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_gemm(py::module_& m);
+void bind_pool(py::module_& m);
+void bind_activation(py::module_& m);
 
 }  // namespace convengine::bindings

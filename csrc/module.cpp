@@ -8,4 +8,6 @@ PYBIND11_MODULE(_C, m) {
     convengine::bindings::bind_elementwise(m);
     convengine::bindings::bind_conv(m);
     convengine::bindings::bind_gemm(m);
+    convengine::bindings::bind_pool(m);
+    convengine::bindings::bind_activation(m);
 }

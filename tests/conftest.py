@@ -22,6 +22,11 @@ TOLERANCES = {
     ("float32", "conv_vs_reference"): (1e-4, 1e-5),  # atol x the largest |expected|
     ("float64", "vs_torch"): (1e-10, 1e-12),
     ("float64", "gradcheck"): (1e-3, 1e-5),
+    # pool: float32 window sums (average pooling) in another order than the reference's.
+    ("float32", "pool"): (1e-5, 1e-6),
+    # activation_grad: float32 activation gradients against float64; absolute where a
+    # gradient crosses zero (GELU near x = -0.75 is a difference of two 0.2-sized terms).
+    ("float32", "activation_grad"): (2e-6, 5e-7),
 }
 
 

@@ -13,6 +13,8 @@ KernelTable init_ref() {
     init_gemm__ref(t.gemm);
     init_gemm_pack__ref(t.gemm);
     init_conv__ref(t.conv);
+    init_pool__ref(t.pool);
+    init_activation__ref(t.activation);
     return t;
 }
 
@@ -23,6 +25,8 @@ KernelTable init_avx2() {
     init_gemm__avx2(t.gemm);
     init_gemm_pack__avx2(t.gemm);
     init_conv__avx2(t.conv);
+    init_pool__avx2(t.pool);
+    init_activation__avx2(t.activation);
     return t;
 }
 
@@ -33,6 +37,8 @@ KernelTable init_avx512() {
     init_gemm__avx512(t.gemm);
     init_gemm_pack__avx512(t.gemm);
     init_conv__avx512(t.conv);
+    init_pool__avx512(t.pool);
+    init_activation__avx512(t.activation);
     return t;
 }
 

@@ -7,10 +7,12 @@
 #pragma once
 
 #include "core/isa.h"
+#include "activation/activation_kernels.h"
 #include "core/status.h"
 #include "conv/conv_kernels.h"
 #include "elementwise/elementwise_kernels.h"
 #include "gemm/gemm_kernels.h"
+#include "pool/pool_kernels.h"
 
 namespace convengine {
 
@@ -19,6 +21,8 @@ struct KernelTable {
     ElementwiseKernels elementwise;
     GemmKernels gemm;
     ConvKernels conv;
+    PoolKernels pool;
+    ActivationKernels activation;
 };
 
 // The active table. Before any select_isa() call it is the best one the CPU supports.

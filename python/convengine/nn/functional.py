@@ -33,3 +33,124 @@ from ..functions.conv import (conv1d, conv2d, conv3d, conv_transpose1d,  # noqa:
 
 __all__ += ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
             "conv_transpose3d"]
+
+# ----- pooling (functions/pooling.py) ---------------------------------------------------------
+# PyTorch's names, argument order and defaults; input (N, C, *spatial) or unbatched
+# (C, *spatial); with return_indices, (output, int64 indices into each (N, C) plane).
+from ..functions import activation as _activation  # noqa: E402
+from ..functions import pooling as _pooling  # noqa: E402
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _pooling.max_pool(input, 1, kernel_size, stride, padding, dilation, ceil_mode,
+                             return_indices, "max_pool1d")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _pooling.max_pool(input, 2, kernel_size, stride, padding, dilation, ceil_mode,
+                             return_indices, "max_pool2d")
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _pooling.max_pool(input, 3, kernel_size, stride, padding, dilation, ceil_mode,
+                             return_indices, "max_pool3d")
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    return _pooling.avg_pool(input, 1, kernel_size, stride, padding, ceil_mode,
+                             count_include_pad, None, "avg_pool1d")
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    return _pooling.avg_pool(input, 2, kernel_size, stride, padding, ceil_mode,
+                             count_include_pad, divisor_override, "avg_pool2d")
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    return _pooling.avg_pool(input, 3, kernel_size, stride, padding, ceil_mode,
+                             count_include_pad, divisor_override, "avg_pool3d")
+
+
+def adaptive_avg_pool1d(input, output_size):
+    return _pooling.adaptive_avg_pool(input, 1, output_size, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input, output_size):
+    return _pooling.adaptive_avg_pool(input, 2, output_size, "adaptive_avg_pool2d")
+
+
+def adaptive_avg_pool3d(input, output_size):
+    return _pooling.adaptive_avg_pool(input, 3, output_size, "adaptive_avg_pool3d")
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    return _pooling.adaptive_max_pool(input, 1, output_size, return_indices,
+                                      "adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    return _pooling.adaptive_max_pool(input, 2, output_size, return_indices,
+                                      "adaptive_max_pool2d")
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    return _pooling.adaptive_max_pool(input, 3, output_size, return_indices,
+                                      "adaptive_max_pool3d")
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _pooling.max_unpool(input, indices, 1, kernel_size, stride, padding, output_size,
+                               "max_unpool1d")
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _pooling.max_unpool(input, indices, 2, kernel_size, stride, padding, output_size,
+                               "max_unpool2d")
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _pooling.max_unpool(input, indices, 3, kernel_size, stride, padding, output_size,
+                               "max_unpool3d")
+
+
+# ----- activations (functions/activation.py; relu above) --------------------------------------
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _activation.leaky_relu(input, negative_slope, inplace)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _activation.elu(input, alpha, inplace)
+
+
+def gelu(input, approximate="none"):
+    return _activation.gelu(input, approximate)
+
+
+def sigmoid(input):
+    return _activation.sigmoid(input)
+
+
+def tanh(input):
+    return _activation.tanh(input)
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return _activation.softmax(input, dim, dtype, log=False)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return _activation.softmax(input, dim, dtype, log=True)
+
+
+__all__ += ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+            "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+            "max_unpool1d", "max_unpool2d", "max_unpool3d", "leaky_relu", "elu", "gelu",
+            "sigmoid", "tanh", "softmax", "log_softmax"]

@@ -1,0 +1,3 @@
+// Activation kernels, avx2 variant (compiler flags chosen by the file-name suffix in setup.py).
+#define CE_ISA avx2
+#include "activation_impl.inc"

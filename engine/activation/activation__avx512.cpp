@@ -1,0 +1,3 @@
+// Activation kernels, avx512 variant (compiler flags chosen by the file-name suffix in setup.py).
+#define CE_ISA avx512
+#include "activation_impl.inc"
