@@ -27,6 +27,9 @@ TOLERANCES = {
     # activation_grad: float32 activation gradients against float64; absolute where a
     # gradient crosses zero (GELU near x = -0.75 is a difference of two 0.2-sized terms).
     ("float32", "activation_grad"): (2e-6, 5e-7),
+    # vs_torch_activation: against PyTorch's own float32 activations, which lose up to 2e-6
+    # absolute where tanh-GELU's 1 + tanh(u) and 1 - tanh(u)^2 cancel (x near -5).
+    ("float32", "vs_torch_activation"): (1e-5, 3e-6),
 }
 
 

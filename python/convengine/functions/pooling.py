@@ -307,4 +307,8 @@ def max_unpool(input, indices, nd, kernel_size, stride, padding, output_size, op
     stride = kernel if stride is None else kernels.int_tuple(stride, nd, op, "stride", 1)
     pad = kernels.int_tuple(padding, nd, op, "padding", 0)
     size = unpool_output_size(x.shape[2:], kernel, stride, pad, output_size, op)
+    full = int(np.prod(size))
+    if idx.size and (idx.min() < 0 or idx.max() >= full):
+        raise ValueError(f"{op}: argument 'indices' must be in [0, {full}) for output size "
+                         f"{size}, got values in [{idx.min()}, {idx.max()}]")
     return _finish(MaxUnpool.apply(x, indices=idx, output_size=size), None, unbatched, False)
