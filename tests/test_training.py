@@ -277,3 +277,18 @@ def test_pneumoniamnist_short_run_clearly_learns():
                           data.DataLoader(val, batch_size=270), epochs=3)
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert max(history["val_roc_auc"]) > 0.85
+
+
+def test_train_cli_on_phantom_data(tmp_path, capsys):
+    from convengine.__main__ import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "phantom", "--task", "denoising", "--epochs", "1",
+                 "--out", str(out), "--quiet", "--no-progress", "--batch-size", "32"]) == 0
+    printed = capsys.readouterr().out
+    assert "test: loss=" in printed and "psnr=" in printed
+    for name in ("best.npz", "last.npz", "history.json", "history.csv", "test_metrics.json"):
+        assert (out / name).exists()
+    assert main(["train", "--dataset", "pneumoniamnist", "--data",
+                 str(tmp_path / "missing.npz"), "--out", str(out)]) == 2
+    assert "no file" in capsys.readouterr().err

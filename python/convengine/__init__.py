@@ -25,6 +25,7 @@ from .runtime import get_num_threads, info, set_num_threads
 from .tensor import Tensor
 from .kernels.conv import get_workspace_limit, set_workspace_limit
 from . import nn
+from . import data, models, optim, training
 
 float16 = _np.dtype("float16")
 float32 = _np.dtype("float32")

@@ -121,10 +121,16 @@ def main(argv=None):
     bench.add_argument("--plot", metavar="PATH.png", help="also plot the ratios (matplotlib)")
     bench.add_argument("--compare", metavar="OLD.json", help="compare with an earlier --json run")
 
+    from .training import cli as train_cli
+
+    train_cli.add_parser(commands)
+
     args = parser.parse_args(argv)
     if args.command == "info":
         _print_info(args.json)
         return 0
+    if args.command == "train":
+        return train_cli.run(args)
     return _bench(args)
 
 
