@@ -113,7 +113,8 @@ def test_sgemm(benchmark, case, impl, threads):
                 benchmark(lambda: np.matmul(a_op, b_op))
     finally:
         _C.set_num_threads(original)
-    benchmark.extra_info["gflops_median"] = 2.0 * m * n * k / benchmark.stats.stats.median / 1e9
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        benchmark.extra_info["gflops_median"] = 2.0 * m * n * k / benchmark.stats.stats.median / 1e9
 
 
 # ---- the table ---------------------------------------------------------------------------------
@@ -144,8 +145,7 @@ def time_pair(ours, theirs, min_repeats, budget_s, rounds=3, pause_s=0.2):
     budget_s, with at least min_repeats timed runs per implementation."""
     samples = {0: [], 1: []}
     repeats = None
-    before = _busy_ticks()
-    start = time.perf_counter()
+    other_ticks, timed = 0, 0.0
     for _ in range(rounds):
         for which, fn in ((0, ours), (1, theirs)):
             time.sleep(pause_s)
@@ -155,15 +155,17 @@ def time_pair(ours, theirs, min_repeats, budget_s, rounds=3, pause_s=0.2):
             if repeats is None:
                 per_block = budget_s / (2 * rounds)
                 repeats = max(-(-min_repeats // rounds), min(15, int(per_block / max(warm, 1e-6))))
+            before = _busy_ticks()
+            block_start = time.perf_counter()
             for _ in range(repeats):
                 t0 = time.perf_counter()
                 fn()
                 samples[which].append(time.perf_counter() - t0)
-    wall = time.perf_counter() - start - 2 * rounds * pause_s
-    after = _busy_ticks()
-    others = float("nan")
-    if before and after and wall > 0:
-        others = max(0.0, ((after[0] - before[0]) - (after[1] - before[1])) / _TICKS / wall)
+            timed += time.perf_counter() - block_start
+            after = _busy_ticks()
+            if before and after:
+                other_ticks += (after[0] - before[0]) - (after[1] - before[1])
+    others = max(0.0, other_ticks / _TICKS / timed) if timed > 0 else float("nan")
     return statistics.median(samples[0]), statistics.median(samples[1]), others
 
 

@@ -20,7 +20,6 @@ namespace {
 
 constexpr int kMR = 6;
 constexpr int kNR = 16;
-constexpr int kPrefetchA = 16;  // steps of k ahead
 
 // Lane mask for columns [0, count) of one 8-wide vector (count clamped to 0..8).
 inline __m256i lane_mask(int count) {
@@ -84,7 +83,6 @@ void sgemm_ukr_6x16__avx2(int64_t k, const float* a, const float* b, float* c, i
     for (int64_t p = 0; p < k; ++p) {
         const __m256 b0 = _mm256_load_ps(b);
         const __m256 b1 = _mm256_load_ps(b + 8);
-        _mm_prefetch(reinterpret_cast<const char*>(a + kPrefetchA * kMR), _MM_HINT_T0);
 #pragma GCC unroll 6
         for (int i = 0; i < kMR; ++i) {
             const __m256 ai = _mm256_broadcast_ss(a + i);
