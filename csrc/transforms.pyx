@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
 """convengine._transforms: the per-pixel loops of the data-augmentation transforms.
 
 Every kernel resamples channel-first float32 arrays, (C, H, W) or (C, D, H, W), at input

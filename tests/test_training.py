@@ -222,7 +222,8 @@ def test_overfitting_warning():
     calm = Trainer(_small_model(), nn.CrossEntropyLoss(),
                    optim.SGD(_small_model().parameters(), lr=0.1))
     for epoch in range(1, 6):
-        calm.history.append({"epoch": epoch, "train_loss": 1.0 / epoch, "val_loss": 1.0 / epoch})
+        calm.history.append({"epoch": epoch, "train_loss": 1.0 / epoch,
+                             "val_loss": 1.0 / epoch})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         calm._check_overfitting()

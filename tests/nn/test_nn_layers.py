@@ -7,7 +7,7 @@ import pytest
 import convengine as ce
 from convengine import nn
 from convengine.nn import functional as F
-from conftest import assert_close, tolerance
+from conftest import assert_close
 
 
 def _torch():
@@ -114,7 +114,8 @@ def test_layernorm_and_groupnorm_match_torch(rng):
                          (nn.LayerNorm(6, elementwise_affine=False),
                           torch.nn.LayerNorm(6, elementwise_affine=False)),
                          (nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4)),
-                         (nn.GroupNorm(4, 4, affine=False), torch.nn.GroupNorm(4, 4, affine=False))]:
+                         (nn.GroupNorm(4, 4, affine=False),
+                          torch.nn.GroupNorm(4, 4, affine=False))]:
         with torch.no_grad():
             for p in theirs.parameters():
                 p.uniform_(0.5, 1.5)

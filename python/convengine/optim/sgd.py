@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..autograd import no_grad
-from .optimizer import Optimizer, axpy, check_hyper, required
+from .optimizer import Optimizer, axpy, check_hyper
 
 __all__ = ["SGD"]
 
