@@ -296,3 +296,18 @@ def test_focal_losses_match_torch_formulas(rng):
                                F.cross_entropy(ce.tensor(x), y).item(), rtol=1e-5)
     with pytest.raises(ValueError, match="gamma"):
         F.focal_loss(ce.tensor(x), y, gamma=-1)
+
+
+def test_focal_softmax_sigmoid_and_dropout_gradcheck(rng):
+    x = ce.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    y = rng.integers(0, 4, 3)
+    t = ce.tensor((rng.uniform(0, 1, (3, 4)) > 0.5).astype(np.float64))
+    assert ce.gradcheck(lambda x: F.focal_loss(x, y, gamma=2.0), (x,))
+    assert ce.gradcheck(lambda x: F.sigmoid_focal_loss(x, t, reduction="sum"), (x,))
+
+    def seeded_dropout(x):
+        ce.manual_seed(0)  # the same mask on every call
+        return F.dropout(x, 0.4)
+
+    assert ce.gradcheck(seeded_dropout, (x,))
+    assert ce.gradcheck(lambda x: F.dropout2d(x.reshape(1, 3, 2, 2), 0.0), (x,))
