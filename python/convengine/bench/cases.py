@@ -24,7 +24,8 @@ class Case:
     quick: bool = False
 
 
-def _torch():
+def torch_or_none():
+    """torch when it imports, else None (every torch column is optional)."""
     try:
         import torch
     except ImportError:
@@ -52,7 +53,7 @@ def _gemm_case(name, m, k, n, trans_a=False, trans_b=False, quick=False):
             "convengine": lambda: _C.sgemm(a, b, trans_a=trans_a, trans_b=trans_b),
             "numpy": lambda: np.matmul(a_op, b_op),
         }
-        torch = _torch()
+        torch = torch_or_none()
         if torch is not None:
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             ta_op = ta.T if trans_a else ta
@@ -86,7 +87,7 @@ def _elementwise_case(name, ours, numpy_fn, torch_fn, arity, quick):
         arrays = [rng.standard_normal(shapes.ELEMENTWISE_SHAPE, dtype=np.float32)
                   for _ in range(arity)]
         impls = {"convengine": lambda: ours(*arrays), "numpy": lambda: numpy_fn(*arrays)}
-        torch = _torch()
+        torch = torch_or_none()
         if torch is not None:
             tensors = [torch.from_numpy(a) for a in arrays]
             impls["torch"] = lambda: torch_fn(torch, *tensors).numpy()
@@ -103,4 +104,26 @@ def elementwise_cases():
                           lambda t, a: t.relu(a), 1, False),
         _elementwise_case("sum", lambda a: np.float32(_C.sum(a)), np.sum,
                           lambda t, a: t.sum(a), 1, False),
+    ] + activation_cases()
+
+
+def activation_cases():
+    """Activation kernels against NumPy float32 and torch (forward)."""
+    from ..kernels import activation as A
+
+    def np_softmax(a):
+        e = np.exp(a - a.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def np_gelu_tanh(a):
+        return 0.5 * a * (1 + np.tanh(np.float32(0.7978845608) * (a + np.float32(0.044715) * a**3)))
+
+    return [
+        _elementwise_case("sigmoid", A.sigmoid, lambda a: 1 / (1 + np.exp(-a)),
+                          lambda t, a: t.sigmoid(a), 1, False),
+        _elementwise_case("tanh", A.tanh, np.tanh, lambda t, a: t.tanh(a), 1, False),
+        _elementwise_case("gelu_tanh", lambda a: A.gelu(a, "tanh"), np_gelu_tanh,
+                          lambda t, a: t.nn.functional.gelu(a, approximate="tanh"), 1, False),
+        _elementwise_case("softmax_dim1", lambda a: A.softmax(a, 1), np_softmax,
+                          lambda t, a: t.softmax(a, 1), 1, True),
     ]

@@ -2,11 +2,12 @@
 
 import re
 
-from . import cases
+from . import cases, conv_cases, e2e_cases
 
 
 def all_cases():
-    return cases.gemm_cases() + cases.elementwise_cases()
+    return (cases.gemm_cases() + conv_cases.conv_cases() + conv_cases.pool_cases()
+            + cases.elementwise_cases() + e2e_cases.e2e_cases())
 
 
 def _groups():
