@@ -172,17 +172,36 @@ Status forward_item(const Shape& s, const float* x_ng, const float* w_g, const f
     return sgemm_bsource(false, s.OCg, s.P, K, 1.0f, w_g, K, b, 0.0f, y_ng, s.P, e);
 }
 
-// Cg == 1: every output channel o reads the single input channel of its group directly.
+// Scratch for the direct kernels: one padded plane per thread (when that fits the budget;
+// otherwise the kernels run their slower bounds-testing loops with no scratch).
+struct DirectScratch {
+    int64_t floats = 0;  // per thread
+    int threads = 1;
+};
+
+DirectScratch direct_scratch(const ConvGeom& g, int threads) {
+    DirectScratch d;
+    d.threads = threads;
+    const int64_t need = (kernels().conv.direct_scratch_floats(g) + 15) / 16 * 16;
+    if (need * threads * static_cast<int64_t>(sizeof(float)) <= workspace_budget()) d.floats = need;
+    return d;
+}
+
+// Cg == 1: the output channels of group g all read input channel g: one padded copy of each
+// input plane serves all of them.
 Status forward_direct(const Shape& s, const float* x, const float* w, const float* bias,
                       bool relu, float* y) {
     const ConvKernels& k = kernels().conv;
-    const int64_t planes = s.N * s.OC;
-    const int threads = light_threads(planes, s.P * s.T);
-    for_items(planes, threads, [&](int64_t i, int) {
-        const int64_t n = i / s.OC, o = i % s.OC;
-        const int64_t g = o / s.OCg;
-        k.dw_forward(s.geom, x + (n * s.C + g) * s.I, w + o * s.T,
-                     bias ? bias[o] : 0.0f, 0, relu ? 1 : 0, y + i * s.P);
+    const int64_t planes = s.N * s.C;  // C == G
+    const int threads = light_threads(planes, s.P * s.T * s.OCg);
+    const DirectScratch ds = direct_scratch(s.geom, threads);
+    WorkspaceLease ws(ds.floats * threads * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) return ws.status();
+    for_items(planes, threads, [&](int64_t i, int t) {
+        const int64_t g = i % s.C;
+        k.direct_forward(s.geom, x + i * s.I, w + g * s.OCg * s.T, s.OCg,
+                         bias ? bias + g * s.OCg : nullptr, 0, relu ? 1 : 0,
+                         y + i * s.OCg * s.P, s.P, ws.floats() + t * ds.floats, ds.floats);
     });
     return Status::success();
 }
@@ -242,7 +261,10 @@ Status backward_input_direct(const Shape& s, const float* dy, const float* w, co
     const ConvGeom fg = flipped_geometry(s.geom);
     const int64_t planes = s.N * s.C;  // C == G
     const int threads = light_threads(planes, s.P * s.T * s.OCg);
-    for_items(planes, threads, [&](int64_t i, int) {
+    const DirectScratch ds = flip ? direct_scratch(fg, threads) : DirectScratch{};
+    WorkspaceLease ws(ds.floats * threads * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) return ws.status();
+    for_items(planes, threads, [&](int64_t i, int t) {
         const int64_t n = i / s.C, g = i % s.C;
         float* d = dx + i * s.I;
         const float b = bias ? bias[g] : 0.0f;
@@ -253,8 +275,9 @@ Status backward_input_direct(const Shape& s, const float* dy, const float* w, co
             const float* dyp = dy + (n * s.OC + o) * s.P;
             const bool last = m + 1 == s.OCg;
             if (flip) {
-                for (int64_t t = 0; t < s.T; ++t) wf[t] = w[o * s.T + (s.T - 1 - t)];
-                k.dw_forward(fg, dyp, wf.data(), 0.0f, 1, relu && last ? 1 : 0, d);
+                for (int64_t q = 0; q < s.T; ++q) wf[q] = w[o * s.T + (s.T - 1 - q)];
+                k.direct_forward(fg, dyp, wf.data(), 1, nullptr, 1, relu && last ? 1 : 0, d, s.I,
+                                 ws.floats() + t * ds.floats, ds.floats);
             } else {
                 k.dw_backward_input_add(s.geom, dyp, w + o * s.T, d);
             }
@@ -428,15 +451,28 @@ Status backward_weight_item(const Shape& s, const float* dy_ng, const float* x_n
     return sgemm_bsource(false, s.OCg, K, s.P, 1.0f, dy_ng, s.P, b, beta, dw_g, K);
 }
 
+// Cg == 1: items are (group, chunk of its output channels); each pads the group's input plane
+// of every image once and accumulates its channels' taps over the batch.
 Status backward_weight_direct(const Shape& s, const float* dy, const float* x, float* dw) {
     const ConvKernels& k = kernels().conv;
-    const int threads = light_threads(s.OC, s.N * s.P * s.T);
-    for_items(s.OC, threads, [&](int64_t o, int) {
-        const int64_t g = o / s.OCg;
-        float* d = dw + o * s.T;
-        for (int64_t t = 0; t < s.T; ++t) d[t] = 0.0f;
+    const int threads0 = light_threads(s.OC, s.N * s.P * s.T);
+    const int64_t per_group = min64(s.OCg, max64(1, ceil_div(4 * threads0, s.G)));
+    const int64_t chunk = ceil_div(s.OCg, per_group);
+    const int64_t chunks = ceil_div(s.OCg, chunk);
+    const int64_t items = s.G * chunks;
+    const int threads = static_cast<int>(min64(threads0, items));
+    const DirectScratch ds = direct_scratch(s.geom, threads);
+    WorkspaceLease ws(ds.floats * threads * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) return ws.status();
+    for_items(items, threads, [&](int64_t i, int t) {
+        const int64_t g = i / chunks;
+        const int64_t o0 = g * s.OCg + (i % chunks) * chunk;
+        const int64_t no = min64(chunk, (g + 1) * s.OCg - o0);
+        float* d = dw + o0 * s.T;
+        for (int64_t q = 0; q < no * s.T; ++q) d[q] = 0.0f;
         for (int64_t n = 0; n < s.N; ++n)
-            k.dw_backward_weight_add(s.geom, dy + (n * s.OC + o) * s.P, x + (n * s.C + g) * s.I, d);
+            k.direct_backward_weight(s.geom, x + (n * s.C + g) * s.I, dy + (n * s.OC + o0) * s.P,
+                                     no, s.P, d, ws.floats() + t * ds.floats, ds.floats);
     });
     return Status::success();
 }

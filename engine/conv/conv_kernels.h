@@ -52,16 +52,25 @@ struct ConvKernels {
     // 0 of the group. Rows of different channels touch disjoint planes of dx.
     void (*col2im_add)(const ConvGeom& g, const float* col, int64_t ldcol, int64_t p0,
                        int64_t np, int64_t r0, int64_t r1, float* dx);
-    // Depthwise (one input plane, one output plane), direct:
-    //   y = (accumulate ? y : bias) + sum over taps of w[t] * x(shifted); then max(., 0) if relu.
-    void (*dw_forward)(const ConvGeom& g, const float* x, const float* w, float bias,
-                       int accumulate, int relu, float* y);
-    //   dx += scatter of w[t] * dy (any stride; the stride-1 case runs as dw_forward instead).
+    // Direct kernels for C/G == 1 (depthwise, and single-channel inputs), one input plane at a
+    // time. The plane is copied into `scratch` with padded rows (direct_scratch_floats(g)
+    // floats; with less, a slower bounds-testing loop runs instead), then for each of `nout`
+    // filters w[o*taps ...] (output planes y + o*y_stride):
+    //   y = (accumulate ? y : bias[o]) + sum over taps of w[t] * x(shifted); max(., 0) if relu.
+    // bias may be null (0).
+    void (*direct_forward)(const ConvGeom& g, const float* x, const float* w, int64_t nout,
+                           const float* bias, int accumulate, int relu, float* y,
+                           int64_t y_stride, float* scratch, int64_t scratch_floats);
+    //   dw[o*taps + t] += sum over output positions of dy[o] * x(shifted), dy planes dy_stride
+    //   apart.
+    void (*direct_backward_weight)(const ConvGeom& g, const float* x, const float* dy,
+                                   int64_t nout, int64_t dy_stride, float* dw, float* scratch,
+                                   int64_t scratch_floats);
+    int64_t (*direct_scratch_floats)(const ConvGeom& g);
+    //   dx += scatter of w[t] * dy, one dy plane (any stride; stride 1 runs as a direct_forward
+    //   of the flipped geometry instead).
     void (*dw_backward_input_add)(const ConvGeom& g, const float* dy, const float* w,
                                   float* dx);
-    //   dw[t] += sum over output positions of dy * x(shifted).
-    void (*dw_backward_weight_add)(const ConvGeom& g, const float* dy, const float* x,
-                                   float* dw);
 };
 
 void init_conv__ref(ConvKernels& k);
