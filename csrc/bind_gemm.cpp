@@ -262,6 +262,46 @@ void ukernel_py(const std::string& isa_name_, const py::handle& a_obj, const py:
     });
 }
 
+// A packer with SgemmBSource's contract reading a dense row-major k x n matrix with plain loops,
+// independent of the kernel table's packers: the test of sgemm_bsource's callback path.
+struct DenseSource {
+    const float* b;
+    int64_t ldb;
+};
+
+void pack_dense(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr,
+                float* dst) {
+    const auto* src = static_cast<const DenseSource*>(ctx);
+    for (int64_t q = 0; q * nr < nc; ++q)
+        for (int64_t p = 0; p < kc; ++p)
+            for (int jj = 0; jj < nr; ++jj) {
+                const int64_t j = q * nr + jj;
+                dst[(q * kc + p) * nr + jj] = j < nc ? src->b[(k0 + p) * src->ldb + j0 + j] : 0.0f;
+            }
+}
+
+py::array bsource_py(const py::handle& a_obj, const py::handle& b_obj, bool trans_a) {
+    const char* op = "_sgemm_bsource";
+    FloatArray a = require_float32(a_obj, op, "a");
+    FloatArray b = require_float32(b_obj, op, "b");
+    if (a.ndim() != 2 || b.ndim() != 2)
+        throw py::value_error(std::string(op) + ": 'a' and 'b' must be 2-D");
+    const int64_t m = trans_a ? a.shape(1) : a.shape(0);
+    const int64_t k = trans_a ? a.shape(0) : a.shape(1);
+    if (b.shape(0) != k) throw py::value_error(std::string(op) + ": inner dimensions differ");
+    const int64_t n = b.shape(1);
+    FloatArray c({m, n});
+    const DenseSource src{b.data(), n > 1 ? n : 1};
+    const SgemmBSource source{pack_dense, &src};
+    const float* pa = a.data();
+    const int64_t lda = a.shape(1) > 1 ? a.shape(1) : 1;
+    float* pc = c.mutable_data();
+    call_engine([&] {
+        return sgemm_bsource(trans_a, m, n, k, 1.0f, pa, lda, source, 0.0f, pc, n > 1 ? n : 1);
+    });
+    return c;
+}
+
 }  // namespace
 
 void bind_gemm(py::module_& m) {
@@ -293,6 +333,11 @@ relu: apply max(., 0) after the bias. The GIL is released during the computation
           },
           py::arg("isa"),
           "Register tile (MR x NR) and cache blocks (MC, KC, NC) of an ISA's GEMM micro-kernel.");
+
+    m.def("_sgemm_bsource", &bsource_py, py::arg("a"), py::arg("b"), py::kw_only(),
+          py::arg("trans_a") = false,
+          "Test hook: op(a) @ b through sgemm_bsource, B handed over by a plain-loop packer "
+          "callback (C-contiguous float32 a and b).");
 
     m.def("_sgemm_ukernel", &ukernel_py, py::arg("isa"), py::arg("a_panel"), py::arg("b_panel"),
           py::arg("c"), py::arg("m"), py::arg("n"), py::kw_only(), py::arg("alpha") = 1.0f,

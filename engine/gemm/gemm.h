@@ -47,8 +47,10 @@ Status sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float 
 // ---- B from any source (implicit im2col) ------------------------------------------------------
 //
 // A convolution does not build its column matrix: it hands the GEMM a packer that writes packed
-// B micro-panels straight from the image (see gemm/pack_im2col.h for the one that does this for
-// NCHW images with kernel, stride, padding and dilation).
+// B micro-panels straight from the image (engine/conv/conv_kernels.h: ConvKernels::pack_col
+// reads NCHW images with kernel, stride, padding and dilation; pack_col_t the transposed column
+// matrix of the weight gradient). Each call materialises one kc x nc block, about to be used from
+// L2, so no column matrix is ever stored.
 //
 // pack(ctx, k0, kc, j0, nc, nr, dst) must write rows [k0, k0 + kc) x columns [j0, j0 + nc) of
 // op(B) (k x n) as ceil(nc / nr) micro-panels of kc x nr floats, one after the other, each

@@ -260,6 +260,20 @@ def test_sgemm_transposed_output(isa, rng):
     assert_gemm_close(c, expected, mag, k)
 
 
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_sgemm_bsource_callback(isa, threads, rng, trans_a):
+    """B handed over by a packer callback (the implicit-im2col entry point), over several KC
+    and NC blocks and with partial micro-panels, equals the plain GEMM."""
+    bs = _C.gemm_block_sizes(isa)
+    m, k, n = 2 * bs["MR"] + 1, bs["KC"] + 9, bs["NC"] + bs["NR"] + 7
+    a, b, a_op, b_op = make_operands(rng, m, k, n, trans_a, False)
+    a = np.ascontiguousarray(a)
+    got = _C._sgemm_bsource(a, b.copy(), trans_a=trans_a)
+    np.testing.assert_array_equal(got, _C.sgemm(a, b, trans_a=trans_a))
+    expected, mag = reference(a_op, b_op)
+    assert_gemm_close(got, expected, mag, k)
+
+
 def test_sgemm_same_result_on_any_thread_count(isa, rng):
     """Each element of C is summed by one thread in one order: results are bit-identical."""
     a, b, _, _ = make_operands(rng, 301, 777, 517, False, False)
