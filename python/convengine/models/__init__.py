@@ -4,11 +4,23 @@
                 pooling, dropout and a linear classifier; 2D or 3D.
     small_unet: a two-level U-Net for segmentation (2D or 3D).
     dncnn:      a residual denoiser (DnCNN-style: predicts the noise and subtracts it).
+
+The zoo (one file per family):
+    resnet.py:  resnet18, resnet34 (torchvision's state_dict layout), resnet18_3d, resnet34_3d.
+    unet.py:    UNet (2D/3D, configurable depth and width, transposed-conv or upsampling
+                decoder): unet, unet3d.
+    denoise.py: DnCNN and RED-CNN (dncnn, redcnn).
 """
 
 from .. import nn
 
-__all__ = ["small_cnn", "small_unet", "dncnn", "SmallUNet", "DnCNN", "MODELS"]
+from .denoise import REDCNN, DnCNN, dncnn, redcnn
+from .resnet import BasicBlock, ResNet, resnet18, resnet18_3d, resnet34, resnet34_3d
+from .unet import UNet, unet, unet3d
+
+__all__ = ["small_cnn", "small_unet", "dncnn", "SmallUNet", "DnCNN", "MODELS",
+           "REDCNN", "redcnn", "BasicBlock", "ResNet", "resnet18", "resnet34", "resnet18_3d",
+           "resnet34_3d", "UNet", "unet", "unet3d"]
 
 
 def _layers(dims):
@@ -68,24 +80,5 @@ def small_unet(in_channels=1, num_classes=3, width=8, dims=2):
     return SmallUNet(in_channels, num_classes, width, dims)
 
 
-class DnCNN(nn.Module):
-    """Residual denoiser: x - f(x), f = conv-ReLU, (conv-BN-ReLU) x (depth - 2), conv."""
-
-    def __init__(self, channels=1, width=16, depth=5, dims=2):
-        super().__init__()
-        conv, bn, _, _, _ = _layers(dims)
-        layers = [conv(channels, width, 3, padding=1), nn.ReLU()]
-        for _ in range(depth - 2):
-            layers += [conv(width, width, 3, padding=1, bias=False), bn(width), nn.ReLU()]
-        layers.append(conv(width, channels, 3, padding=1))
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return x - self.body(x)
-
-
-def dncnn(channels=1, width=16, depth=5, dims=2):
-    return DnCNN(channels, width, depth, dims)
-
-
+# The CLI's registry: factory(channels, [num_classes,] dims=...) for its tasks.
 MODELS = {"small_cnn": small_cnn, "small_unet": small_unet, "dncnn": dncnn}
