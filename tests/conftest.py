@@ -37,6 +37,9 @@ TOLERANCES = {
     # model_vs_torch: whole float32 models (tens of convolutions, batch norm) against a torch
     # twin with the same weights: outputs, input and parameter gradients, running statistics.
     ("float32", "model_vs_torch"): (1e-4, 1e-4),
+    # cam_vs_torch: Grad-CAM maps in [0, 1] (float32 activations and gradients, min-max
+    # normalised) against the same maps computed with torch.
+    ("float32", "cam_vs_torch"): (1e-4, 1e-5),
 }
 
 
