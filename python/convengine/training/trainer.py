@@ -150,13 +150,18 @@ class Trainer:
     overfit_patience: warn (OverfittingWarning) when validation loss has risen for this many
         consecutive epochs while the training loss fell.
     seed: calls convengine.manual_seed(seed) at the start of fit for a reproducible run.
+    adversary: adversarial training; a callable adversary(model, x, y) -> x_adv, e.g.
+        convengine.adversarial.Attack("pgd", eps=0.03, steps=5), applied to every training
+        batch. adversarial_weight: the loss is (1 - w) loss(clean) + w loss(adversarial)
+        (1.0, the default: adversarial examples only, as in Madry et al.). Validation and
+        evaluation stay on clean inputs; training metrics are on the adversarial outputs.
     """
 
     def __init__(self, model, loss_fn, optimizer, scheduler=None, metrics=(),
                  scheduler_step="epoch", monitor="val_loss", mode="min",
                  early_stopping_patience=None, min_delta=0.0, restore_best_weights=True,
                  checkpoint_dir=None, overfit_patience=3, progress=False, log=None, seed=None,
-                 train_metrics=True):
+                 train_metrics=True, adversary=None, adversarial_weight=1.0):
         if scheduler_step not in ("epoch", "batch"):
             raise ValueError(f"Trainer: scheduler_step must be 'epoch' or 'batch', got "
                              f"{scheduler_step!r}")
@@ -165,6 +170,13 @@ class Trainer:
         if early_stopping_patience is not None and early_stopping_patience < 0:
             raise ValueError(f"Trainer: early_stopping_patience must be >= 0, got "
                              f"{early_stopping_patience}")
+        if adversary is not None and not callable(adversary):
+            raise TypeError(f"Trainer: adversary must be a callable (model, x, y) -> x_adv, got "
+                            f"{type(adversary).__name__}")
+        if not 0.0 <= adversarial_weight <= 1.0:
+            raise ValueError(f"Trainer: adversarial_weight must lie in [0, 1], got "
+                             f"{adversarial_weight}")
+        self.adversary, self.adversarial_weight = adversary, float(adversarial_weight)
         self.metrics = {}
         for m in metrics:
             if callable(m):
@@ -212,9 +224,14 @@ class Trainer:
                 raise ValueError("Trainer: each batch must be an (inputs, targets) pair")
             x, y = batch[0], batch[1]
             if train:
+                # adversarial training: the attack leaves the model's modes and grads as found
+                inputs = x if self.adversary is None else self.adversary(model, x, y)
                 self.optimizer.zero_grad()
-                out = model(x)
+                out = model(inputs)
                 loss = self.loss_fn(out, y)
+                if self.adversary is not None and self.adversarial_weight < 1.0:
+                    loss = self.adversarial_weight * loss + \
+                        (1.0 - self.adversarial_weight) * self.loss_fn(model(x), y)
                 value = float(loss.item())
                 if not math.isfinite(value):
                     raise FloatingPointError(f"Trainer: the loss became {value} in epoch "
