@@ -164,6 +164,7 @@ def plot(out, images, truth, pred, dims, history, metrics):
     order = np.argsort(-(truth == 2).reshape(len(truth), -1).sum(axis=1), kind="stable")
     picks = order[:min(4, len(order))]
     fig, axes = plt.subplots(len(picks), 3, figsize=(7.5, 2.5 * len(picks)), squeeze=False)
+    lo, hi = np.percentile(images, [0.5, 99.5])
     for row, i in enumerate(picks):
         img, t, p = images[i, 0], truth[i], pred[i]
         if dims == 3:  # the axial slice with the most lesion (else the centre)
@@ -172,7 +173,7 @@ def plot(out, images, truth, pred, dims, history, metrics):
         for col, (title, overlay) in enumerate((("image", None), ("ground truth", t),
                                                 ("U-Net prediction", p))):
             ax = axes[row, col]
-            ax.imshow(img, cmap="gray")
+            ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
             if overlay is not None:
                 ax.imshow(overlay, cmap=cmap, vmin=0, vmax=2, interpolation="nearest")
                 ax.contour(overlay == 2, levels=[0.5], colors="red", linewidths=0.8)
