@@ -26,6 +26,7 @@ from .tensor import Tensor
 from .kernels.conv import get_workspace_limit, set_workspace_limit
 from . import nn
 from . import data, models, optim, training
+from . import adversarial, inference, interpret
 
 float16 = _np.dtype("float16")
 float32 = _np.dtype("float32")
