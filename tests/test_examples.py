@@ -33,6 +33,12 @@ CASES = [
      ["denoising_examples.png", "training_curves.png"], False),
     ("transfer_learning", "transfer_learning.py", ["--data", PNEUMONIA],
      ["pretraining", "runs", "test_auc"], ["transfer_auc.png"], True),
+    ("gradcam", "gradcam_phantoms.py", [],
+     ["peak_in_lesion_gradcam", "peak_in_lesion_gradcampp",
+      "rank_correlation_trained_vs_random"], ["gradcam.png"], False),
+    ("adversarial", "adversarial_pneumonia.py", ["--data", PNEUMONIA],
+     ["epsilons", "accuracy_fgsm", "accuracy_pgd_linf", "clean_accuracy"],
+     ["accuracy_vs_eps.png"], True),
 ]
 
 
