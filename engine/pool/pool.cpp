@@ -284,10 +284,31 @@ Status max_unpool_backward(int64_t planes, int64_t full, int64_t pooled, const f
     return index_pass<IndexPass::gather>(planes, full, pooled, grad_y, indices, grad_x);
 }
 
+// Global pooling (every output size 1) runs over many planes per call: one plane of a late
+// ResNet layer is only 7x7.
+bool is_global(const PoolGeometry& g) { return g.out[0] == 1 && g.out[1] == 1 && g.out[2] == 1; }
+
+template <typename Kernel>
+Status run_global(const Sizes& s, Kernel kernel) {
+    constexpr int64_t kPlanesPerItem = 64;
+    const int64_t items = (s.planes + kPlanesPerItem - 1) / kPlanesPerItem;
+    return parallel_items(items, s.planes * (s.in_plane + 1), 0, [&](int64_t item, float*) {
+        const int64_t first = item * kPlanesPerItem;
+        const int64_t count = s.planes - first < kPlanesPerItem ? s.planes - first : kPlanesPerItem;
+        kernel(first, count);
+    });
+}
+
 Status adaptive_avg_pool_forward(const AdaptivePoolParams& a, const float* x, float* y) {
     PoolGeometry g;
     Sizes s;
     if (Status st = check_adaptive(a, &g, &s); !st.ok()) return st;
+    if (is_global(g)) {
+        auto kernel = kernels().pool.global_avg;
+        return run_global(s, [&](int64_t first, int64_t count) {
+            kernel(x + first * s.in_plane, count, s.in_plane, y + first);
+        });
+    }
     PoolParams uniform;
     if (as_uniform_pool(a, &uniform)) return avg_pool_forward(uniform, x, y);
     const int64_t od_count = g.out[0], slice = g.out[1] * g.out[2];
@@ -305,6 +326,12 @@ Status adaptive_avg_pool_backward(const AdaptivePoolParams& a, const float* grad
     PoolGeometry g;
     Sizes s;
     if (Status st = check_adaptive(a, &g, &s); !st.ok()) return st;
+    if (is_global(g)) {
+        auto kernel = kernels().pool.global_avg_backward;
+        return run_global(s, [&](int64_t first, int64_t count) {
+            kernel(grad_y + first, count, s.in_plane, grad_x + first * s.in_plane);
+        });
+    }
     PoolParams uniform;
     if (as_uniform_pool(a, &uniform)) return avg_pool_backward(uniform, grad_y, grad_x);
     auto kernel = kernels().pool.adaptive_avg_backward_plane;

@@ -59,6 +59,11 @@ struct PoolKernels {
     // Adaptive max pooling of output depth slice `od`; indices optional as in max_pool_slice.
     void (*adaptive_max_slice)(const PoolGeometry& g, const float* x_plane, int64_t od,
                                float* y, int64_t* indices);
+    // Global average pooling of `planes` contiguous planes of `size` floats: y[p] = their mean
+    // (float sums); and its gradient, grad_x[p, :] = grad_y[p] / size.
+    void (*global_avg)(const float* x, int64_t planes, int64_t size, float* y);
+    void (*global_avg_backward)(const float* grad_y, int64_t planes, int64_t size,
+                                float* grad_x);
 };
 
 void init_pool__ref(PoolKernels& k);
