@@ -151,6 +151,20 @@ def test_resnet18_3d_matches_torch_twin():
     _compare_forward_backward(ours, theirs, x, train=True)
 
 
+@needs_torch
+def test_resnet_loads_a_torch_state_dict_unchanged():
+    """Weights trained elsewhere (torch tensors, torchvision's keys) load as they are."""
+    theirs = _torch_resnet((2, 2, 2, 2), 4, 3, width=8).eval()
+    ours = models.resnet18(num_classes=4, width=8)
+    result = ours.load_state_dict(theirs.state_dict())
+    assert not result.missing_keys and not result.unexpected_keys
+    ours.eval()
+    x = np.random.default_rng(6).standard_normal((1, 3, 40, 40)).astype(np.float32)
+    with torch.no_grad():
+        expected = theirs(torch.tensor(x)).numpy()
+    assert_close(ours(ce.tensor(x)).numpy(), expected, "model_vs_torch")
+
+
 def test_resnet_shapes_and_errors():
     m = models.resnet34_3d(num_classes=4, width=4)
     assert isinstance(m.layer3[0].conv1, nn.Conv3d)
@@ -170,6 +184,19 @@ def test_resnet_shapes_and_errors():
 def test_resnet_zero_init_residual_makes_blocks_identity():
     m = models.resnet18(num_classes=2, in_channels=1, width=4, zero_init_residual=True)
     assert all(float(np.abs(b.bn2.weight.numpy()).max()) == 0.0 for b in m.layer1)
+
+
+def test_lenet():
+    m = models.lenet(1, 10)
+    assert [k for k in m.state_dict()] == ["conv1.weight", "conv1.bias", "conv2.weight",
+                                           "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight",
+                                           "fc2.bias", "fc3.weight", "fc3.bias"]
+    assert m(ce.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert models.lenet(3, 2)(ce.randn(1, 3, 40, 36)).shape == (1, 2)
+    with pytest.raises(ValueError, match="H, W >= 16"):
+        m(ce.randn(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="num_classes"):
+        models.lenet(num_classes=-1)
 
 
 # ----- U-Net -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
     dncnn:      a residual denoiser (DnCNN-style: predicts the noise and subtracts it).
 
 The zoo (one file per family):
+    lenet.py:   LeNet-5 (lenet).
     resnet.py:  resnet18, resnet34 (torchvision's state_dict layout), resnet18_3d, resnet34_3d.
     unet.py:    UNet (2D/3D, configurable depth and width, transposed-conv or upsampling
                 decoder): unet, unet3d.
@@ -15,12 +16,13 @@ The zoo (one file per family):
 from .. import nn
 
 from .denoise import REDCNN, DnCNN, dncnn, redcnn
+from .lenet import LeNet, lenet
 from .resnet import BasicBlock, ResNet, resnet18, resnet18_3d, resnet34, resnet34_3d
 from .unet import UNet, unet, unet3d
 
 __all__ = ["small_cnn", "small_unet", "dncnn", "SmallUNet", "DnCNN", "MODELS",
            "REDCNN", "redcnn", "BasicBlock", "ResNet", "resnet18", "resnet34", "resnet18_3d",
-           "resnet34_3d", "UNet", "unet", "unet3d"]
+           "resnet34_3d", "UNet", "unet", "unet3d", "LeNet", "lenet"]
 
 
 def _layers(dims):
