@@ -85,6 +85,12 @@ def test_tiles_cover_everything_and_weights():
     w = gaussian_weights((5, 4))
     assert w.shape == (5, 4) and w.min() > 0 and np.isclose(w.max(), 1)
     np.testing.assert_allclose(w, w[::-1, ::-1])
+    with pytest.raises(ValueError, match="tile_starts: overlap"):
+        tile_starts(10, 4, -0.1)
+    with pytest.raises(ValueError, match="tile_starts: roi must be an int >= 1"):
+        tile_starts(10, 0, 0.5)
+    with pytest.raises(ValueError, match="gaussian_weights: sigma_scale"):
+        gaussian_weights((4, 4), sigma_scale=0)
 
 
 def test_errors():

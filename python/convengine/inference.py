@@ -31,6 +31,8 @@ _MODES = ("gaussian", "constant")
 
 def tile_starts(size, roi, overlap):
     """Start offsets of the tiles along one axis (see the module docstring)."""
+    size, roi = _check_int(size, "size", op="tile_starts"), _check_int(roi, "roi", op="tile_starts")
+    overlap = _check_overlap(overlap, "tile_starts")
     if roi >= size:
         return [0]
     step = max(1, int(math.floor(roi * (1.0 - overlap))))
@@ -42,6 +44,12 @@ def gaussian_weights(roi_size, sigma_scale=0.125, dtype=np.float32):
     """Separable Gaussian importance map of shape roi_size: sigma = sigma_scale x the tile
     length per axis, peak 1 at the centre, floored at a small positive value so that every
     voxel of a tile has weight."""
+    if isinstance(roi_size, numbers.Integral):
+        roi_size = (roi_size,)
+    roi_size = tuple(_check_int(r, "roi_size", op="gaussian_weights") for r in roi_size)
+    if isinstance(sigma_scale, bool) or not isinstance(sigma_scale, numbers.Real) or \
+            not sigma_scale > 0:
+        raise ValueError(f"gaussian_weights: sigma_scale must be > 0, got {sigma_scale!r}")
     weights = np.ones((), dtype=np.float64)
     for r in roi_size:
         centre = (r - 1) / 2.0
@@ -52,10 +60,17 @@ def gaussian_weights(roi_size, sigma_scale=0.125, dtype=np.float32):
     return np.maximum(weights, 1e-3).astype(dtype)
 
 
-def _check_int(value, name, minimum=1):
+def _check_int(value, name, minimum=1, op="sliding_window"):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"sliding_window: {name} must be an int >= {minimum}, got {value!r}")
+        raise ValueError(f"{op}: {name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _check_overlap(overlap, op):
+    if isinstance(overlap, bool) or not isinstance(overlap, numbers.Real) or \
+            not 0 <= overlap < 1:
+        raise ValueError(f"{op}: overlap must be a number in [0, 1), got {overlap!r}")
+    return float(overlap)
 
 
 def sliding_window(predictor, input, roi_size, overlap=0.25, sw_batch_size=4, mode="gaussian",
@@ -91,13 +106,12 @@ def sliding_window(predictor, input, roi_size, overlap=0.25, sw_batch_size=4, mo
         raise ValueError(f"sliding_window: roi_size must be an int or {dims} sizes (one per "
                          f"spatial axis), got {roi_size!r}")
     roi_size = tuple(_check_int(r, "roi_size") for r in roi_size)
-    if isinstance(overlap, bool) or not isinstance(overlap, numbers.Real) or \
-            not 0 <= overlap < 1:
-        raise ValueError(f"sliding_window: overlap must be a number in [0, 1), got {overlap!r}")
+    overlap = _check_overlap(overlap, "sliding_window")
     sw_batch_size = _check_int(sw_batch_size, "sw_batch_size")
     if mode not in _MODES:
         raise ValueError(f"sliding_window: mode must be one of {_MODES}, got {mode!r}")
-    if not isinstance(sigma_scale, numbers.Real) or not sigma_scale > 0:
+    if isinstance(sigma_scale, bool) or not isinstance(sigma_scale, numbers.Real) or \
+            not sigma_scale > 0:
         raise ValueError(f"sliding_window: sigma_scale must be > 0, got {sigma_scale!r}")
 
     # an axis shorter than its tile: pad it (at the end) to the tile length, crop at the end
