@@ -211,6 +211,8 @@ def test_argument_errors(fitted):
         pgd(model, x, y, 0.1, seed="a")
     with pytest.raises(ValueError, match="accuracy_vs_epsilon: attack must be one of"):
         accuracy_vs_epsilon(model, x, y, attack="cw")
+    with pytest.raises(ValueError, match="accuracy_vs_epsilon: y must be class labels"):
+        accuracy_vs_epsilon(model, x, np.zeros((len(x), 2), np.int64), epsilons=[0.0])
     with pytest.raises(ValueError, match="Attack: eps is required"):
         Attack("pgd")
     with pytest.raises(ValueError, match="Attack: method"):

@@ -185,7 +185,8 @@ def pgd(model, x, y, eps, alpha=None, steps=10, norm="linf", loss_fn=None, targe
         random_start=True, clip=None, seed=None):
     """Projected gradient descent: `steps` steps of size alpha (default 2.5 eps / steps) along
     sign(grad) (norm="linf") or grad / |grad|_2 (norm="l2"), each followed by the projection
-    onto the eps ball around x and onto clip = (lo, hi). random_start: begin at a uniform point
+    onto the eps ball around x and onto clip = (lo, hi) (the range wins where x itself lies
+    outside it). random_start: begin at a uniform point
     of the ball (seed: an int or numpy Generator for it)."""
     op = "pgd"
     _check_model(model, op)
@@ -307,6 +308,9 @@ def accuracy_vs_epsilon(model, x, y=None, epsilons=(0.0, 0.01, 0.02, 0.05, 0.1),
         correct = total = 0
         for xb, yb in data:
             labels = _as_labels(yb, _as_array(xb, "x", op).shape[0], op)
+            if labels.ndim != 1:
+                raise ValueError(f"{op}: y must be class labels (N,) of a classifier, got shape "
+                                 f"{labels.shape}")
             xb_adv = xb if eps == 0 else attack(model, xb, labels, eps=eps, **attack_kwargs)
             with _AttackMode(model), no_grad():
                 out = model(xb_adv if isinstance(xb_adv, Tensor) else Tensor(xb_adv))
