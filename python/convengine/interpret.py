@@ -18,6 +18,13 @@ touching the parameters' gradients. Then
 and the map is upsampled to the input size ((bi/tri)linear, nn.functional.interpolate) and
 min-max normalised per image. For segmentation outputs (N, K, *spatial) the score is the sum of
 class K's logits over the image.
+
+Choosing the layer: the map has the layer's resolution, so the last layer at a resolution that
+resolves the structures of interest works best. On 32x32 phantoms with lesions of radius 2-4
+pixels, a classifier with a 1x1 class-score convolution and global max pooling puts the peak
+inside the lesion for all correctly classified positives (tests/test_interpret.py); the
+small_cnn (global average pooling) at its 8x8 last block misses the lesion by ~3 pixels
+(median) and does better at its 16x16 second block (within ~2 pixels for 90%).
 """
 
 import numbers
