@@ -100,10 +100,12 @@ def _max_pool(x, k, s, p, which):
             if which == "forward":
                 impls[layout] = lambda tx=tx: tf.max_pool2d(tx, k, s, p).numpy()
             elif which == "forward+idx":
-                impls[layout] = lambda tx=tx: tf.max_pool2d(tx, k, s, p, return_indices=True)[0].numpy()
+                impls[layout] = lambda tx=tx: tf.max_pool2d(tx, k, s, p,
+                                                            return_indices=True)[0].numpy()
             else:
-                impls[layout] = lambda tx=tx, tg=tgrad, ti=tidx: aten.max_pool2d_with_indices_backward(
-                    tg, tx, [k, k], [s, s], [p, p], [1, 1], False, ti).numpy()
+                impls[layout] = lambda tx=tx, tg=tgrad, ti=tidx: (
+                    aten.max_pool2d_with_indices_backward(tg, tx, [k, k], [s, s], [p, p], [1, 1],
+                                                          False, ti).numpy())
     return impls
 
 
@@ -241,7 +243,8 @@ def _activation(name, which):
             if which == "forward":
                 impls[layout] = lambda tx=tx: t_fwd(torch.nn.functional, tx).numpy()
             else:
-                impls[layout] = lambda tx=tx, ty=ty, tg=tg: t_bwd(torch.ops.aten, tg, tx, ty).numpy()
+                impls[layout] = (lambda tx=tx, ty=ty, tg=tg:
+                                 t_bwd(torch.ops.aten, tg, tx, ty).numpy())
     return impls
 
 
@@ -311,7 +314,7 @@ def run(threads_list, pattern=None, reference=True, out=sys.stdout):
     return rows
 
 
-# ----- pytest-benchmark ----------------------------------------------------------------------------
+# ----- pytest-benchmark ------------------------------------------------------------------------
 
 PARAMS = [(c, i) for c in all_cases() for i in IMPLEMENTATIONS]
 

@@ -100,8 +100,8 @@ def test_max_pool_matches_torch(rng, special):
         if not special:
             compare_backward(torch, out, tout, x, tx, rng)
         # without return_indices: the same values
-        np.testing.assert_array_equal(pool_fn("max_pool", nd)(x, kernel, stride, pad, dil, ceil).data,
-                                      out.data)
+        values_only = pool_fn("max_pool", nd)(x, kernel, stride, pad, dil, ceil)
+        np.testing.assert_array_equal(values_only.data, out.data)
 
 
 def test_avg_pool_matches_torch(rng):
@@ -166,11 +166,12 @@ def test_float64_matches_torch(rng):
     tf = torch.nn.functional
     x = ce_input(rng, (2, 3, 9, 11), np.float64)
     tx = torch_pair(torch, x)
-    for ours, theirs in [
-            (lambda t: F.max_pool2d(t, 3, 2, 1, ceil_mode=True), lambda t: tf.max_pool2d(t, 3, 2, 1, ceil_mode=True)),
-            (lambda t: F.avg_pool2d(t, 3, 2, 1, True, False), lambda t: tf.avg_pool2d(t, 3, 2, 1, True, False)),
-            (lambda t: F.adaptive_avg_pool2d(t, (4, 5)), lambda t: tf.adaptive_avg_pool2d(t, (4, 5))),
-            (lambda t: F.adaptive_max_pool2d(t, (4, 5)), lambda t: tf.adaptive_max_pool2d(t, (4, 5)))]:
+    calls = [lambda f, t: f.max_pool2d(t, 3, 2, 1, ceil_mode=True),
+             lambda f, t: f.avg_pool2d(t, 3, 2, 1, True, False),
+             lambda f, t: f.adaptive_avg_pool2d(t, (4, 5)),
+             lambda f, t: f.adaptive_max_pool2d(t, (4, 5))]
+    for call in calls:
+        ours, theirs = (lambda t, c=call: c(F, t)), (lambda t, c=call: c(tf, t))
         x.grad, tx.grad = None, None
         out, tout = ours(x), theirs(tx)
         assert out.dtype == np.float64
@@ -243,11 +244,17 @@ def test_unbatched_equals_batched(rng):
 # ----- errors name the op and the argument ------------------------------------------------------
 
 X4 = ce.zeros(1, 2, 6, 6)
+P3 = ce.zeros(1, 2, 3, 3)  # a pooled tensor for max_unpool2d
+
+
+def int64(*shape, fill=0):
+    return ce.full(shape, fill, dtype=np.int64)
+
 
 ERRORS = [
     (ValueError, "max_pool2d.*'input'", lambda: F.max_pool2d(ce.zeros(6, 6), 2)),
     (ValueError, "max_pool1d.*'input'", lambda: F.max_pool1d(X4, 2)),
-    (TypeError, "max_pool2d.*'input'.*int64", lambda: F.max_pool2d(ce.zeros(1, 1, 4, 4, dtype=np.int64), 2)),
+    (TypeError, "max_pool2d.*'input'.*int64", lambda: F.max_pool2d(int64(1, 1, 4, 4), 2)),
     (ValueError, "max_pool2d.*'kernel_size'", lambda: F.max_pool2d(X4, 0)),
     (TypeError, "max_pool2d.*'kernel_size'", lambda: F.max_pool2d(X4, 2.5)),
     (ValueError, "max_pool2d.*'kernel_size'", lambda: F.max_pool2d(X4, (2, 2, 2))),
@@ -258,17 +265,24 @@ ERRORS = [
     (ValueError, "max_pool2d.*output size", lambda: F.max_pool2d(X4, 7)),
     (ValueError, "max_pool3d.*output size", lambda: F.max_pool3d(ce.zeros(1, 1, 2, 8, 8), 3)),
     (ValueError, "avg_pool2d.*'padding'", lambda: F.avg_pool2d(X4, 3, 1, 2)),
-    (ValueError, "avg_pool2d.*'divisor_override'", lambda: F.avg_pool2d(X4, 2, divisor_override=0)),
-    (TypeError, "avg_pool2d.*'divisor_override'", lambda: F.avg_pool2d(X4, 2, divisor_override=1.5)),
+    (ValueError, "avg_pool2d.*'divisor_override'",
+     lambda: F.avg_pool2d(X4, 2, divisor_override=0)),
+    (TypeError, "avg_pool2d.*'divisor_override'",
+     lambda: F.avg_pool2d(X4, 2, divisor_override=1.5)),
     (ValueError, "avg_pool1d.*output size", lambda: F.avg_pool1d(ce.zeros(1, 1, 3), 4)),
     (ValueError, "adaptive_avg_pool2d.*'output_size'", lambda: F.adaptive_avg_pool2d(X4, 0)),
-    (ValueError, "adaptive_max_pool2d.*'output_size'", lambda: F.adaptive_max_pool2d(X4, (2, -1))),
-    (ValueError, "adaptive_avg_pool3d.*'output_size'", lambda: F.adaptive_avg_pool3d(ce.zeros(1, 1, 2, 2, 2), (1, 1))),
-    (ValueError, "adaptive_avg_pool2d.*'input'", lambda: F.adaptive_avg_pool2d(ce.zeros(1, 0, 4, 4), 2)),
-    (ValueError, "max_unpool2d.*'indices'", lambda: F.max_unpool2d(ce.zeros(1, 2, 3, 3), ce.zeros(1, 2, 3, 2, dtype=np.int64), 2)),
-    (TypeError, "max_unpool2d.*'indices'", lambda: F.max_unpool2d(ce.zeros(1, 2, 3, 3), ce.zeros(1, 2, 3, 3), 2)),
-    (ValueError, "max_unpool2d.*'output_size'", lambda: F.max_unpool2d(ce.zeros(1, 2, 3, 3), ce.zeros(1, 2, 3, 3, dtype=np.int64), 2, output_size=(9, 6))),
-    (ValueError, "max_unpool2d.*'indices'", lambda: F.max_unpool2d(ce.zeros(1, 2, 3, 3), ce.full((1, 2, 3, 3), 36, dtype=np.int64), 2)),
+    (ValueError, "adaptive_max_pool2d.*'output_size'",
+     lambda: F.adaptive_max_pool2d(X4, (2, -1))),
+    (ValueError, "adaptive_avg_pool3d.*'output_size'",
+     lambda: F.adaptive_avg_pool3d(ce.zeros(1, 1, 2, 2, 2), (1, 1))),
+    (ValueError, "adaptive_avg_pool2d.*'input'",
+     lambda: F.adaptive_avg_pool2d(ce.zeros(1, 0, 4, 4), 2)),
+    (ValueError, "max_unpool2d.*'indices'", lambda: F.max_unpool2d(P3, int64(1, 2, 3, 2), 2)),
+    (TypeError, "max_unpool2d.*'indices'", lambda: F.max_unpool2d(P3, ce.zeros(1, 2, 3, 3), 2)),
+    (ValueError, "max_unpool2d.*'output_size'",
+     lambda: F.max_unpool2d(P3, int64(1, 2, 3, 3), 2, output_size=(9, 6))),
+    (ValueError, "max_unpool2d.*'indices'",
+     lambda: F.max_unpool2d(P3, int64(1, 2, 3, 3, fill=36), 2)),
 ]
 
 

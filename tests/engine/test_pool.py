@@ -222,7 +222,8 @@ def test_max_unpool_round_trip(isa, threads, rng):
             full = int(np.prod(size))
             expected = np.zeros((planes, full), dtype=np.float32)
             # the index is into the input plane; with a larger output it is reinterpreted there
-            expected[np.arange(planes)[:, None], idx.reshape(planes, -1)] = pooled.reshape(planes, -1)
+            rows = np.arange(planes)[:, None]
+            expected[rows, idx.reshape(planes, -1)] = pooled.reshape(planes, -1)
             np.testing.assert_array_equal(out, expected.reshape(x.shape[:2] + tuple(size)))
             grad = rng.standard_normal(out.shape).astype(np.float32)
             expected_grad = np.take_along_axis(grad.reshape(planes, -1), idx.reshape(planes, -1), 1)

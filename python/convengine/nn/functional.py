@@ -43,78 +43,93 @@ from ..functions import pooling as _pooling  # noqa: E402
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
+    """Max pooling over (N, C, L) or (C, L); see torch.nn.functional.max_pool1d."""
     return _pooling.max_pool(input, 1, kernel_size, stride, padding, dilation, ceil_mode,
                              return_indices, "max_pool1d")
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
+    """Max pooling over (N, C, H, W) or (C, H, W); see torch.nn.functional.max_pool2d."""
     return _pooling.max_pool(input, 2, kernel_size, stride, padding, dilation, ceil_mode,
                              return_indices, "max_pool2d")
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
+    """Max pooling over (N, C, D, H, W) or (C, D, H, W); see torch.nn.functional.max_pool3d."""
     return _pooling.max_pool(input, 3, kernel_size, stride, padding, dilation, ceil_mode,
                              return_indices, "max_pool3d")
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True):
+    """Average pooling over (N, C, L) or (C, L); see torch.nn.functional.avg_pool1d."""
     return _pooling.avg_pool(input, 1, kernel_size, stride, padding, ceil_mode,
                              count_include_pad, None, "avg_pool1d")
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
+    """Average pooling over (N, C, H, W) or (C, H, W); see torch.nn.functional.avg_pool2d."""
     return _pooling.avg_pool(input, 2, kernel_size, stride, padding, ceil_mode,
                              count_include_pad, divisor_override, "avg_pool2d")
 
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
+    """Average pooling over (N, C, D, H, W) or (C, D, H, W); see torch.nn.functional.avg_pool3d."""
     return _pooling.avg_pool(input, 3, kernel_size, stride, padding, ceil_mode,
                              count_include_pad, divisor_override, "avg_pool3d")
 
 
 def adaptive_avg_pool1d(input, output_size):
+    """Average pooling to `output_size` (bins floor(i*in/out) .. ceil((i+1)*in/out))."""
     return _pooling.adaptive_avg_pool(input, 1, output_size, "adaptive_avg_pool1d")
 
 
 def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to `output_size` (an int, or a pair whose None keeps a size)."""
     return _pooling.adaptive_avg_pool(input, 2, output_size, "adaptive_avg_pool2d")
 
 
 def adaptive_avg_pool3d(input, output_size):
+    """Average pooling to `output_size` (an int, or a triple whose None keeps a size)."""
     return _pooling.adaptive_avg_pool(input, 3, output_size, "adaptive_avg_pool3d")
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Max pooling to `output_size`; with return_indices, also the int64 indices."""
     return _pooling.adaptive_max_pool(input, 1, output_size, return_indices,
                                       "adaptive_max_pool1d")
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling to `output_size`; with return_indices, also the int64 indices."""
     return _pooling.adaptive_max_pool(input, 2, output_size, return_indices,
                                       "adaptive_max_pool2d")
 
 
 def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Max pooling to `output_size`; with return_indices, also the int64 indices."""
     return _pooling.adaptive_max_pool(input, 3, output_size, return_indices,
                                       "adaptive_max_pool3d")
 
 
 def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Inverse of max_pool1d: input written at `indices` of a zero tensor."""
     return _pooling.max_unpool(input, indices, 1, kernel_size, stride, padding, output_size,
                                "max_unpool1d")
 
 
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Inverse of max_pool2d: input written at `indices` of a zero tensor."""
     return _pooling.max_unpool(input, indices, 2, kernel_size, stride, padding, output_size,
                                "max_unpool2d")
 
 
 def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Inverse of max_pool3d: input written at `indices` of a zero tensor."""
     return _pooling.max_unpool(input, indices, 3, kernel_size, stride, padding, output_size,
                                "max_unpool3d")
 
@@ -122,30 +137,37 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
 # ----- activations (functions/activation.py; relu above) --------------------------------------
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x where x > 0, else negative_slope * x."""
     return _activation.leaky_relu(input, negative_slope, inplace)
 
 
 def elu(input, alpha=1.0, inplace=False):
+    """x where x > 0, else alpha * (exp(x) - 1)."""
     return _activation.elu(input, alpha, inplace)
 
 
 def gelu(input, approximate="none"):
+    """x * Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')."""
     return _activation.gelu(input, approximate)
 
 
 def sigmoid(input):
+    """1 / (1 + exp(-x))."""
     return _activation.sigmoid(input)
 
 
 def tanh(input):
+    """Hyperbolic tangent."""
     return _activation.tanh(input)
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(x) / sum(exp(x)) along dim (numerically stable); dtype= casts the input first."""
     return _activation.softmax(input, dim, dtype, log=False)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """log(softmax(x)) along dim, computed as x - max - log(sum(exp(x - max)))."""
     return _activation.softmax(input, dim, dtype, log=True)
 
 
