@@ -18,8 +18,9 @@
 // consecutive in memory and the hardware prefetchers stream them (walking down the rows instead,
 // as BLIS's own order would here, measured 10% slower: every tile then touches MR new pages).
 //
-// Threads split either the rows (M, loop 2) or the columns (N, loop 3) in whole micro-tiles,
-// whichever leaves the slowest thread the least work (make_plan):
+// Threads split either the rows (M, loop 2, in whole micro-tiles) or the columns (N, loop 3, in
+// whole vectors), whichever leaves the slowest thread the least work, with a preference for
+// N (make_plan):
 //   split M: each thread packs the A rows it multiplies (no sharing); the threads pack each B
 //            block together (each a contiguous share of its micro-panels) and meet at a barrier
 //            before using it.
@@ -188,22 +189,30 @@ struct Plan {
     int64_t mc, kc, nc;  // <= the registered ones, balanced so that blocks are nearly equal
 };
 
+// Column granularity of the split N: a thread's columns start at a multiple of this. The AVX-512
+// kernel computes a partial tile of n columns at the cost of ceil(n / 16) vectors, so slices
+// of whole vectors balance the work far better than slices of whole NR = 64 panels.
+int64_t column_step(const GemmKernels& g) { return g.nr % 16 == 0 ? 16 : g.nr; }
+
 Plan make_plan(const Problem& P, const GemmKernels& g, int threads) {
     const int64_t m_tiles = ceil_div(P.m, g.mr);
-    const int64_t n_tiles = ceil_div(P.n, g.nr);
+    const int64_t step = column_step(g);
+    const int64_t n_steps = ceil_div(P.n, step);
     // Below ~4 MFLOP a parallel region's start-up (microseconds) is not worth it.
     const double flops = 2.0 * static_cast<double>(P.m) * static_cast<double>(P.n) *
                          static_cast<double>(P.k);
     if (flops < 4.0e6) threads = 1;
 
-    // Work of the slowest thread, counted in micro-tiles (the partial tile at an edge costs a
-    // whole one). A tie goes to split N, whose private B blocks stay in each core's own L2.
+    // Work of the slowest thread, in (row tile x column step) units. Split N is preferred
+    // unless split M is clearly (10%) better: it needs one barrier per A block (its B blocks
+    // are private, in each core's own L2), where split M needs one per B block, and each
+    // barrier costs dearly when another process holds one of the cores.
     bool split_m = false;
     if (threads > 1) {
-        const int64_t cost_m = ceil_div(m_tiles, threads) * n_tiles;
-        const int64_t cost_n = m_tiles * ceil_div(n_tiles, threads);
-        split_m = cost_m < cost_n;
-        const int64_t units = split_m ? m_tiles : n_tiles;
+        const int64_t cost_m = ceil_div(m_tiles, threads) * n_steps;
+        const int64_t cost_n = m_tiles * ceil_div(n_steps, threads);
+        split_m = 10 * cost_m < 9 * cost_n;
+        const int64_t units = split_m ? m_tiles : n_steps;
         if (units < threads) threads = static_cast<int>(units < 1 ? 1 : units);
     }
     Plan plan{};
@@ -211,7 +220,7 @@ Plan make_plan(const Problem& P, const GemmKernels& g, int threads) {
     plan.split_m = split_m || threads == 1;
     plan.kc = balanced_block(P.k, g.kc, 1);
     plan.mc = balanced_block(P.m, g.mc, g.mr);
-    const int64_t n_slice = split_m ? P.n : ceil_div(n_tiles, threads) * g.nr;
+    const int64_t n_slice = split_m ? P.n : ceil_div(n_steps, threads) * step;
     plan.nc = balanced_block(min64(n_slice, P.n), g.nc, g.nr);
     return plan;
 }
@@ -243,12 +252,13 @@ void run_thread(const Problem& P, const GemmKernels& g, const Plan& plan, int t,
         }
     };
 
-    // Columns of this thread (split N) or all of them.
+    // Columns of this thread (split N, whole column steps) or all of them.
     int64_t col0 = 0, col1 = P.n;
     if (!plan.split_m) {
-        share(ceil_div(P.n, nr), threads, t, &col0, &col1);
-        col0 *= nr;
-        col1 = min64(col1 * nr, P.n);
+        const int64_t step = column_step(g);
+        share(ceil_div(P.n, step), threads, t, &col0, &col1);
+        col0 *= step;
+        col1 = min64(col1 * step, P.n);
     }
 
     for (int64_t ic = 0; ic < P.m; ic += plan.mc) {                        // loop 5
