@@ -241,6 +241,19 @@ def test_unbatched_equals_batched(rng):
                                   F.max_unpool2d(bout, bidx, 3, 2, 1, (10, 12)).data[0])
 
 
+def test_empty_batch():
+    x = ce.zeros(0, 3, 8, 8, requires_grad=True)
+    for fn in (lambda t: F.max_pool2d(t, 2), lambda t: F.avg_pool2d(t, 3, 2, 1),
+               lambda t: F.adaptive_avg_pool2d(t, 3), lambda t: F.adaptive_max_pool2d(t, 1)):
+        x.grad = None
+        out = fn(x)
+        assert out.shape[:2] == (0, 3)
+        out.sum().backward()
+        assert x.grad.shape == x.shape
+    pooled, idx = F.max_pool2d(x, 2, return_indices=True)
+    assert F.max_unpool2d(pooled, idx, 2).shape == (0, 3, 8, 8)
+
+
 # ----- errors name the op and the argument ------------------------------------------------------
 
 X4 = ce.zeros(1, 2, 6, 6)
