@@ -3,7 +3,6 @@ retain_graph, deep graphs, backward's argument checks and gradcheck."""
 
 import sys
 import threading
-import time
 import weakref
 
 import numpy as np
@@ -262,18 +261,15 @@ def test_backward_frees_the_graph_unless_retained(retain_graph):
     assert (alive() is not None) == retain_graph  # as PyTorch, even while loss lives
 
 
-def test_ten_thousand_op_chain_is_iterative_and_fast():
+def test_ten_thousand_op_chain_is_iterative():
     assert sys.getrecursionlimit() < 20_000  # a recursive walk would fail
     x = ce.tensor([1.0, 2.0], requires_grad=True)
     y = x
     for _ in range(10_000):
         y = -(y * 2.0) * 0.5 + x  # 4 nodes a step; x is used at every step too
-    start = time.perf_counter()
     y.sum().backward()
-    elapsed = time.perf_counter() - start
     # d y_k / dx = 1 - d y_(k-1) / dx, starting from 1: alternates 0, 1, 0, ... (exactly)
     np.testing.assert_array_equal(x.grad.data, [1, 1])
-    assert elapsed < 5.0, f"backward over 40,000 nodes took {elapsed:.1f} s"
 
 
 def test_backward_on_a_leaf():
