@@ -15,10 +15,12 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
 
+#include "conv/conv_gemm.h"
 #include "conv/conv_kernels.h"
 #include "core/kernel_table.h"
 #include "core/threading.h"
@@ -30,6 +32,7 @@ namespace convengine {
 namespace {
 
 int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
+int64_t round_up64(int64_t x, int64_t r) { return ceil_div(x, r) * r; }
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
@@ -150,6 +153,349 @@ bool product_ok(std::initializer_list<int64_t> factors) {
     return true;
 }
 
+// ---- operand packers for conv_gemm ------------------------------------------------------------
+
+// op(A) = a row-major matrix (trans 0: element (i, p) at a[i*lda + p]) or its transpose
+// (trans 1: at a[p*lda + i]), packed by the GEMM's own pack_a.
+struct MatrixA {
+    const float* a;
+    int64_t lda;
+    int trans;
+};
+
+void pack_matrix_a(const void* ctx, int64_t k0, int64_t kc, int64_t i0, int64_t mc, int r,
+                   float* dst) {
+    const MatrixA& A = *static_cast<const MatrixA*>(ctx);
+    const float* src = A.trans ? A.a + k0 * A.lda + i0 : A.a + i0 * A.lda + k0;
+    kernels().gemm.pack_a(A.trans, src, A.lda, mc, kc, r, dst);
+}
+
+// op(A)[c][o*T + t] = W_g[o][c][T-1-t]: the flipped, channel-swapped weights of the stride-1
+// backward-input pass, read straight from W (no flipped copy).
+struct FlippedA {
+    const float* w_g;  // (OCg, Cg, T)
+    int64_t Cg, T;
+};
+
+void pack_flipped_a(const void* ctx, int64_t k0, int64_t kc, int64_t i0, int64_t mc, int r,
+                    float* dst) {
+    const FlippedA& A = *static_cast<const FlippedA*>(ctx);
+    for (int64_t q0 = 0; q0 < mc; q0 += r) {
+        float* panel = dst + q0 * kc;  // panel q0/r at (q0/r)*kc*r
+        const int64_t rows = min64(r, mc - q0);
+        int64_t o = k0 / A.T, t = k0 % A.T;
+        for (int64_t p = 0; p < kc; ++p) {
+            float* d = panel + p * r;
+            const float* src = A.w_g + (o * A.Cg + i0 + q0) * A.T + (A.T - 1 - t);
+            for (int64_t i = 0; i < rows; ++i) d[i] = src[i * A.T];
+            for (int64_t i = rows; i < r; ++i) d[i] = 0.0f;
+            if (++t == A.T) {
+                t = 0;
+                ++o;
+            }
+        }
+    }
+}
+
+// op(A)[o][i*P + pix] = dY[i][g*OCg + o][pix]: the output gradient of every image side by side
+// (the backward-weight pass sums over images along k).
+struct ImagesA {
+    const float* dy_g;  // image 0, channel g*OCg
+    int64_t P;
+    int64_t image_stride;  // OC * P
+};
+
+void pack_images_a(const void* ctx, int64_t k0, int64_t kc, int64_t i0, int64_t mc, int r,
+                   float* dst) {
+    const ImagesA& A = *static_cast<const ImagesA*>(ctx);
+    const GemmKernels& g = kernels().gemm;
+    for (int64_t s0 = k0; s0 < k0 + kc;) {
+        const int64_t img = s0 / A.P, pix = s0 % A.P;
+        const int64_t len = min64(A.P - pix, k0 + kc - s0);
+        const float* src = A.dy_g + img * A.image_stride + i0 * A.P + pix;
+        for (int64_t q0 = 0; q0 < mc; q0 += r)
+            g.pack_a(0, src + q0 * A.P, A.P, min64(r, mc - q0), len, r,
+                     dst + q0 * kc + (s0 - k0) * r);
+        s0 += len;
+    }
+}
+
+// Threads for a GEMM-sized pass of `flops`: all of them, but one below ~2 MFLOP.
+int gemm_threads(double flops) {
+    if (omp_in_parallel()) return 1;
+    return flops < 2.0e6 ? 1 : num_threads();
+}
+
+int64_t budget_floats() { return workspace_budget() / static_cast<int64_t>(sizeof(float)); }
+
+// ---- direct (packing-free) micro-kernel passes ---------------------------------------------
+//
+// Where the ISA has one (KernelTable::conv.direct_rows: AVX-512), the forward pass and the
+// stride-1 backward-input pass skip im2col altogether: the weights are packed once into blocks
+// of direct_tile_oc output channels, each thread copies a band of output rows' worth of input
+// into a zero-padded buffer (the padding becomes real zeros, so the kernel never tests bounds),
+// and the micro-kernel broadcasts input values straight from it. Work items are (image, group,
+// band); bands are as tall as the workspace allows, but small enough to give every thread work.
+
+// op(A)[oc][k] of a group: the weights (forward) or the flipped, channel-swapped weights
+// (stride-1 backward-input).
+struct WeightView {
+    const float* w_g;
+    bool flipped;
+    int64_t Cg, T, K;  // Cg: the *forward* convolution's input channels per group
+    float at(int64_t oc, int64_t k) const {
+        if (!flipped) return w_g[oc * K + k];
+        const int64_t o = k / T, t = k % T;
+        return w_g[(o * Cg + oc) * T + (T - 1 - t)];
+    }
+};
+
+// Y (N, G*M, out) = conv of X (N, G*Cin, in) by geometry `geom`, group g's weights view(g)
+// (M x Cin*T). False when the direct path does not apply or does not fit the workspace.
+template <typename View>
+bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, int64_t M,
+                       const float* x, View view, const float* bias, bool relu, float* y,
+                       Status* status) {
+    const ConvKernels& kk = kernels().conv;
+    if (kk.direct_rows == nullptr) return false;
+    if (geom.s[2] != 1 && geom.s[2] != 2) return false;
+    const int64_t TP = kk.direct_tile_pixels, TO = kk.direct_tile_oc;
+    const int64_t OD = geom.out[0], OH = geom.out[1], OW = geom.out[2];
+    if (OW < 12) return false;  // most of a 14-pixel tile would be wasted: GEMM does better
+    const int64_t T = geom.taps, K = Cin * T;
+    const int64_t P = geom.out_plane, I = geom.in_plane;
+    const int64_t blocks = ceil_div(M, TO);
+    const int64_t wfloats = G * blocks * K * TO;
+    const int64_t koff_floats = 2 * K;  // int64 offsets
+    // Band geometry for b output rows of the outer dim (D when OD > 1, else H).
+    const bool outer_d = OD > 1;
+    const int64_t outer = outer_d ? OD : OH;
+    const int64_t Wb = round_up64((ceil_div(OW, TP) * TP - 1) * geom.s[2] +
+                                  (geom.k[2] - 1) * geom.d[2] + 1, 16);
+    auto band_dims = [&](int64_t b, int64_t* Db, int64_t* Hb) {
+        if (outer_d) {
+            *Db = (b - 1) * geom.s[0] + (geom.k[0] - 1) * geom.d[0] + 1;
+            *Hb = (OH - 1) * geom.s[1] + (geom.k[1] - 1) * geom.d[1] + 1;
+        } else {
+            *Db = (geom.k[0] - 1) * geom.d[0] + 1;
+            *Hb = (b - 1) * geom.s[1] + (geom.k[1] - 1) * geom.d[1] + 1;
+        }
+    };
+    const int threads0 = gemm_threads(2.0 * N * G * M * P * K);
+    const int64_t budget = budget_floats() - round_up64(wfloats, 16) - round_up64(koff_floats, 16);
+    if (budget <= 0) return false;
+    // Rows per band: as many as fit, but at least 2 items per thread when there are rows enough.
+    int64_t b = outer;
+    const int64_t want_items = 2 * threads0;
+    if (N * G * ceil_div(outer, b) < want_items)
+        b = std::max<int64_t>(1, ceil_div(outer, ceil_div(want_items, N * G)));
+    int64_t Db, Hb;
+    for (;;) {
+        band_dims(b, &Db, &Hb);
+        if (Cin * Db * Hb * Wb * threads0 <= budget || b == 1) break;
+        b = (b + 1) / 2;
+    }
+    band_dims(b, &Db, &Hb);
+    const int64_t band_floats = round_up64(Cin * Db * Hb * Wb, 16);
+    if (band_floats * threads0 > budget) return false;
+    const int64_t nbands = ceil_div(outer, b);
+    const int64_t items = N * G * nbands;
+    const int threads = static_cast<int>(std::min<int64_t>(threads0, items));
+
+    WorkspaceLease ws((round_up64(wfloats, 16) + round_up64(koff_floats, 16) +
+                       band_floats * threads) * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) {
+        *status = ws.status();
+        return true;
+    }
+    float* wpk = ws.floats();
+    int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up64(wfloats, 16));
+    float* bands = wpk + round_up64(wfloats, 16) + round_up64(koff_floats, 16);
+    // Pack the weights: group g, block q at wpk + (g*blocks + q)*K*TO, k-major, TO per k.
+    for (int64_t g = 0; g < G; ++g) {
+        const auto v = view(g);
+        for (int64_t q = 0; q < blocks; ++q) {
+            float* dst = wpk + (g * blocks + q) * K * TO;
+            for (int64_t k = 0; k < K; ++k)
+                for (int64_t j = 0; j < TO; ++j) {
+                    const int64_t oc = q * TO + j;
+                    dst[k * TO + j] = oc < M ? v.at(oc, k) : 0.0f;
+                }
+        }
+    }
+    for (int64_t k = 0; k < K; ++k) {
+        const int64_t c = k / T, t = k % T;
+        const int64_t kw = t % geom.k[2], kh = (t / geom.k[2]) % geom.k[1];
+        const int64_t kd = t / (geom.k[2] * geom.k[1]);
+        koff[k] = c * Db * Hb * Wb + kd * geom.d[0] * Hb * Wb + kh * geom.d[1] * Wb +
+                  kw * geom.d[2];
+    }
+    const int64_t D = geom.in[0], H = geom.in[1], W = geom.in[2];
+    for_items(items, threads, [&](int64_t item, int t) {
+        const int64_t band = item % nbands;
+        const int64_t g = (item / nbands) % G;
+        const int64_t n = item / (nbands * G);
+        const int64_t o0 = band * b, o1 = std::min(outer, o0 + b);
+        float* buf = bands + t * band_floats;
+        // Zero-padded copy: buf[c][zd][zh][q] = x[c][zd + d_lo][zh + h_lo][q - pw].
+        const int64_t d_lo = (outer_d ? o0 * geom.s[0] : 0) - geom.p[0];
+        const int64_t h_lo = (outer_d ? 0 : o0 * geom.s[1]) - geom.p[1];
+        const int64_t pw = geom.p[2];
+        const float* xg = x + (n * G + g) * Cin * I;
+        for (int64_t c = 0; c < Cin; ++c)
+            for (int64_t zd = 0; zd < Db; ++zd)
+                for (int64_t zh = 0; zh < Hb; ++zh) {
+                    float* row = buf + ((c * Db + zd) * Hb + zh) * Wb;
+                    const int64_t id = zd + d_lo, ih = zh + h_lo;
+                    if (id < 0 || id >= D || ih < 0 || ih >= H) {
+                        std::memset(row, 0, static_cast<size_t>(Wb) * sizeof(float));
+                        continue;
+                    }
+                    const float* src = xg + (c * D + id) * H * W + ih * W;
+                    const int64_t q0 = std::max<int64_t>(0, pw);
+                    const int64_t q1 = std::min<int64_t>(Wb, W + pw);
+                    for (int64_t q = 0; q < q0 && q < Wb; ++q) row[q] = 0.0f;
+                    if (q1 > q0)
+                        std::memcpy(row + q0, src + (q0 - pw),
+                                    static_cast<size_t>(q1 - q0) * sizeof(float));
+                    for (int64_t q = std::max(q0, q1); q < Wb; ++q) row[q] = 0.0f;
+                }
+        for (int64_t q = 0; q < blocks; ++q) {
+            DirectRows a{};
+            a.band = buf;
+            a.Hb = Hb;
+            a.Wb = Wb;
+            a.koff = koff;
+            a.K = K;
+            a.w = wpk + (g * blocks + q) * K * TO;
+            a.sd = geom.s[0];
+            a.sh = geom.s[1];
+            a.sw = geom.s[2];
+            a.od0 = outer_d ? o0 : 0;
+            a.od1 = outer_d ? o1 : 1;
+            a.oh0 = outer_d ? 0 : o0;
+            a.oh1 = outer_d ? OH : o1;
+            a.band_od0 = a.od0;
+            a.band_oh0 = a.oh0;
+            a.OH = OH;
+            a.OW = OW;
+            a.P = P;
+            a.y = y + ((n * G + g) * M + q * TO) * P;
+            a.oc_valid = std::min<int64_t>(TO, M - q * TO);
+            a.bias = bias ? bias + g * M + q * TO : nullptr;
+            a.relu = relu ? 1 : 0;
+            kk.direct_rows(a);
+        }
+    });
+    return true;
+}
+
+// Y_g (OCg, N*P) = W_g (OCg, Cg*T) @ col(X_g) (Cg*T, N*P) for every group: one GEMM per group
+// over all images, weights packed once. False (nothing done) when the workspace cannot hold it.
+bool forward_gemm(const Shape& s, const float* x, const float* w, const float* bias, bool relu,
+                  float* y, Status* status) {
+    const int64_t K = s.Cg * s.T;
+    ConvGemm p;
+    p.m = s.OCg;
+    p.n = s.N * s.P;
+    p.k = K;
+    ConvGemmPlan plan;
+    const int threads = gemm_threads(2.0 * s.OC * s.N * s.P * K);
+    if (!conv_gemm_plan(p, ConvGemmSplit::columns_shared_a, threads, budget_floats(), &plan) &&
+        !conv_gemm_plan(p, ConvGemmSplit::columns, threads, budget_floats(), &plan))
+        return false;
+    WorkspaceLease ws(plan.floats * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) {
+        *status = ws.status();
+        return true;
+    }
+    const ConvKernels& k = kernels().conv;
+    for (int64_t g = 0; g < s.G; ++g) {
+        MatrixA a{w + g * s.OCg * K, K, 0};
+        Im2colSource b{&s.geom, x + g * s.Cg * s.I, s.Cg, s.C * s.I};
+        p.a = {pack_matrix_a, &a};
+        p.b = {k.pack_col, &b};
+        p.c = {y + g * s.OCg * s.P, s.P, s.P, s.OC * s.P};
+        p.bias_row = bias ? bias + g * s.OCg : nullptr;
+        p.relu = relu;
+        *status = conv_gemm(p, plan, ws.floats());
+        if (!status->ok()) return true;
+    }
+    return true;
+}
+
+// Stride 1: dX_g (Cg, N*I) = W'_g (Cg, OCg*T) @ col'(dY_g) (OCg*T, N*I), the flipped forward
+// convolution, one GEMM per group over all images. bias/relu: the transposed forward's.
+bool backward_input_gemm(const Shape& s, const float* dy, const float* w, const float* bias,
+                         bool relu, float* dx, Status* status) {
+    const ConvGeom fg = flipped_geometry(s.geom);
+    const int64_t K = s.OCg * s.T;
+    ConvGemm p;
+    p.m = s.Cg;
+    p.n = s.N * s.I;
+    p.k = K;
+    ConvGemmPlan plan;
+    const int threads = gemm_threads(2.0 * s.C * s.N * s.I * K);
+    if (!conv_gemm_plan(p, ConvGemmSplit::columns_shared_a, threads, budget_floats(), &plan) &&
+        !conv_gemm_plan(p, ConvGemmSplit::columns, threads, budget_floats(), &plan))
+        return false;
+    WorkspaceLease ws(plan.floats * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) {
+        *status = ws.status();
+        return true;
+    }
+    const ConvKernels& k = kernels().conv;
+    for (int64_t g = 0; g < s.G; ++g) {
+        FlippedA a{w + g * s.OCg * s.Cg * s.T, s.Cg, s.T};
+        MatrixA at{w + g * s.OCg * s.Cg, s.Cg, 1};  // 1x1: W_g^T read in place
+        Im2colSource b{&fg, dy + g * s.OCg * s.P, s.OCg, s.OC * s.P};
+        p.a = s.T == 1 ? PanelSource{pack_matrix_a, &at} : PanelSource{pack_flipped_a, &a};
+        p.b = {k.pack_col, &b};
+        p.c = {dx + g * s.Cg * s.I, s.I, s.I, s.C * s.I};
+        p.bias_row = bias ? bias + g * s.Cg : nullptr;
+        p.relu = relu;
+        *status = conv_gemm(p, plan, ws.floats());
+        if (!status->ok()) return true;
+    }
+    return true;
+}
+
+// dW_g (OCg, Cg*T) = dY_g (OCg, N*P) @ col(X_g)^T (N*P, Cg*T): the sum over images is the GEMM's
+// k. Threads split k (private partial sums of dW_g, added at the end) or the columns of dW_g
+// (each thread then packs all of dY_g), whichever copies less.
+bool backward_weight_gemm(const Shape& s, const float* dy, const float* x, float* dw,
+                          Status* status) {
+    const int64_t n = s.Cg * s.T;
+    ConvGemm p;
+    p.m = s.OCg;
+    p.n = n;
+    p.k = s.N * s.P;
+    const int threads = gemm_threads(2.0 * s.OC * n * p.k);
+    // extra work: the depth split adds (T-1) copies of dW_g, the column split packs dY_g T times
+    const bool depth = threads > 1 && p.m * p.n < p.m * p.k;
+    ConvGemmPlan plan;
+    if (!conv_gemm_plan(p, depth ? ConvGemmSplit::depth : ConvGemmSplit::columns, threads,
+                        budget_floats(), &plan) &&
+        !(depth && conv_gemm_plan(p, ConvGemmSplit::columns, threads, budget_floats(), &plan)))
+        return false;
+    WorkspaceLease ws(plan.floats * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) {
+        *status = ws.status();
+        return true;
+    }
+    const ConvKernels& k = kernels().conv;
+    for (int64_t g = 0; g < s.G; ++g) {
+        ImagesA a{dy + g * s.OCg * s.P, s.P, s.OC * s.P};
+        Im2colSource b{&s.geom, x + g * s.Cg * s.I, s.Cg, s.C * s.I};
+        p.a = {pack_images_a, &a};
+        p.b = {k.pack_col_t, &b};
+        p.c = {dw + g * s.OCg * n, n, n, 0};
+        *status = conv_gemm(p, plan, ws.floats());
+        if (!status->ok()) return true;
+    }
+    return true;
+}
+
 // ---- forward -----------------------------------------------------------------------------------
 
 // Y_g = relu?(W_g @ col(X_g) + bias_g) for one image, on `threads`-way GEMM (1 inside items).
@@ -210,17 +556,26 @@ Status forward_impl(const Shape& s, const float* x, const float* w, const float*
                     float* y) {
     if (s.N == 0) return Status::success();
     if (is_depthwise_like(s)) return forward_direct(s, x, w, bias, relu, y);
+    Status status;
+    const int64_t K = s.Cg * s.T;
+    auto forward_view = [&](int64_t g) {
+        return WeightView{w + g * s.OCg * K, false, s.Cg, s.T, K};
+    };
+    if (direct_tiled_pass(s.geom, s.N, s.G, s.Cg, s.OCg, x, forward_view, bias, relu, y, &status))
+        return status;
+    if (forward_gemm(s, x, w, bias, relu, y, &status)) return status;
+    // Fallback (a workspace too small for the packed weights): per image on gemm/sgemm.
     const int64_t items = s.N * s.G;
     const double flops = 2.0 * s.OCg * s.P * s.Cg * s.T;
     const int threads = item_threads(items, flops);
-    StatusCollector status;
+    StatusCollector collected;
     for_items(items, threads, [&](int64_t i, int) {
         const int64_t n = i / s.G, g = i % s.G;
-        status.add(forward_item(s, x + (n * s.C + g * s.Cg) * s.I, w + g * s.OCg * s.Cg * s.T,
+        collected.add(forward_item(s, x + (n * s.C + g * s.Cg) * s.I, w + g * s.OCg * s.Cg * s.T,
                                 bias ? bias + g * s.OCg : nullptr, relu,
                                 y + (n * s.OC + g * s.OCg) * s.P));
     });
-    return status.get();
+    return collected.get();
 }
 
 // ---- backward-input ----------------------------------------------------------------------------
@@ -423,6 +778,17 @@ Status backward_input_impl(const Shape& s, const float* dy, const float* w, cons
                            bool relu, float* dx) {
     if (s.N == 0) return Status::success();
     if (is_depthwise_like(s)) return backward_input_direct(s, dy, w, bias, relu, dx);
+    if (unit_stride(s.geom)) {
+        Status status;
+        auto flipped_view = [&](int64_t g) {
+            return WeightView{w + g * s.OCg * s.Cg * s.T, true, s.Cg, s.T, s.OCg * s.T};
+        };
+        if (direct_tiled_pass(flipped_geometry(s.geom), s.N, s.G, s.OCg, s.Cg, dy, flipped_view,
+                              bias, relu, dx, &status))
+            return status;
+        if (backward_input_gemm(s, dy, w, bias, relu, dx, &status)) return status;
+    }
+    // Fallbacks (workspace too small for conv_gemm; strides): per image on gemm/sgemm.
     if (is_pointwise(s.geom)) return backward_input_pointwise(s, dy, w, bias, relu, dx);
     if (unit_stride(s.geom)) {
         const int64_t wbytes = s.OC * s.Cg * s.T * static_cast<int64_t>(sizeof(float));
@@ -484,6 +850,11 @@ Status backward_weight_impl(const Shape& s, const float* dy, const float* x, flo
         return Status::success();
     }
     if (is_depthwise_like(s)) return backward_weight_direct(s, dy, x, dw);
+    {
+        Status status;
+        if (backward_weight_gemm(s, dy, x, dw, &status)) return status;
+    }
+    // Fallback (workspace too small for conv_gemm): per image on gemm/sgemm.
     const int64_t gsize = s.OCg * s.Cg * s.T;
     const double flops = 2.0 * s.OCg * s.P * s.Cg * s.T;
     StatusCollector status;

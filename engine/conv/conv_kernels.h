@@ -37,6 +37,35 @@ struct Im2colSource {
 // A packer with SgemmBSource's signature (gemm/gemm.h): writes rows [k0, k0 + kc) x columns
 // [j0, j0 + nc) of op(B) as ceil(nc / nr) k-major micro-panels of kc x nr floats (columns past
 // nc zero). ctx is an Im2colSource.
+// Rows of the direct (packing-free) convolution micro-kernel: output rows (od, oh) in
+// [od0, od1) x [oh0, oh1) of one image, for one block of `oc_valid` <= direct_tile_oc output
+// channels, from a zero-padded band of the input.
+//   band: the padded input band, channel 0; its (Db, Hb, Wb) rows start at output row
+//         (band_od0, band_oh0): output (od, oh, ow), tap offset koff[k] reads
+//         band[koff[k] + ((od - band_od0)*sd*Hb + (oh - band_oh0)*sh)*Wb + ow*sw]
+//   koff: K offsets, one per k = (c, kd, kh, kw) (c*Db*Hb*Wb + kd*dd*Hb*Wb + kh*dh*Wb + kw*dw)
+//   w:    packed weights of the block, K x direct_tile_oc floats, 64-byte aligned (zero past
+//         oc_valid)
+//   y:    output channel 0 of the block in this image: y[oc*P + (od*OH + oh)*OW + ow]
+//   bias: oc_valid values or null; relu: max(., 0) after the bias.
+// sw is 1 or 2; the band must hold every read, including those of the pixels of the last tile
+// of a row past OW (up to a whole tile).
+struct DirectRows {
+    const float* band;
+    int64_t Hb, Wb;
+    const int64_t* koff;
+    int64_t K;
+    const float* w;
+    int64_t sd, sh, sw;
+    int64_t od0, od1, oh0, oh1;
+    int64_t band_od0, band_oh0;
+    int64_t OH, OW, P;
+    float* y;
+    int64_t oc_valid;
+    const float* bias;
+    int relu;
+};
+
 using ConvPackB = void (*)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
                            int nr, float* dst);
 
@@ -67,6 +96,11 @@ struct ConvKernels {
                                    int64_t nout, int64_t dy_stride, float* dw, float* scratch,
                                    int64_t scratch_floats);
     int64_t (*direct_scratch_floats)(const ConvGeom& g);
+    // The direct (packing-free) micro-kernel for C/G > 1, or null where the ISA has none (the
+    // passes then use conv_gemm): tiles of direct_tile_pixels x direct_tile_oc.
+    void (*direct_rows)(const DirectRows& a);
+    int direct_tile_pixels;
+    int direct_tile_oc;
     //   dx += scatter of w[t] * dy, one dy plane (any stride; stride 1 runs as a direct_forward
     //   of the flipped geometry instead).
     void (*dw_backward_input_add)(const ConvGeom& g, const float* dy, const float* w,
@@ -76,5 +110,6 @@ struct ConvKernels {
 void init_conv__ref(ConvKernels& k);
 void init_conv__avx2(ConvKernels& k);
 void init_conv__avx512(ConvKernels& k);
+void init_conv_direct__avx512(ConvKernels& k);  // conv_direct__avx512.cpp
 
 }  // namespace convengine

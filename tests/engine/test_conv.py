@@ -47,12 +47,24 @@ CASES = [
     ("conv3d_stride_aniso", (1, 3, 6, 7, 5), (4, 3, 3, 2, 3), (2, 1, 2), (1, 0, 1), 1, 1),
     ("conv3d_groups_dil", (1, 4, 5, 6, 6), (4, 2, 2, 3, 3), 1, (0, 2, 1), (1, 2, 1), 2),
     ("conv3d_depthwise", (1, 3, 5, 5, 6), (3, 1, 3, 3, 3), 1, 1, 1, 3),
+    # Rows of 12 or more output pixels take the direct (packing-free) tiles where the ISA has
+    # them: whole and partial 14-pixel tiles, partial 32-channel blocks, stride 2 with
+    # dilation, groups, 3-D bands over depth, asymmetric and larger-than-kernel padding.
+    ("direct_ow14", (2, 5, 9, 14), (7, 5, 3, 3), 1, 1, 1, 1),
+    ("direct_ow29_oc40", (1, 3, 5, 29), (40, 3, 3, 3), 1, 1, 1, 1),
+    ("direct_stride2_dil2", (2, 4, 9, 31), (6, 4, 3, 3), 2, 2, 2, 1),
+    ("direct_groups3", (2, 6, 6, 20), (9, 2, 3, 3), 1, 1, 1, 3),
+    ("direct_3d", (1, 3, 4, 5, 16), (4, 3, 3, 3, 3), 1, 1, 1, 1),
+    ("direct_asym_pad", (1, 2, 5, 20), (3, 2, 2, 4), 1, ((1, 0), (2, 1)), 1, 1),
+    ("direct_pad_gt_kernel", (1, 2, 4, 16), (3, 2, 1, 3), 1, (1, 2), 1, 1),
+    ("direct_conv1d", (2, 3, 40), (5, 3, 5), 1, 2, 1, 1),
 ]
 CASE_IDS = [c[0] for c in CASES]
 # The cases also run under every kernel variant and thread count.
 ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride", "depthwise",
              "depthwise_stride2_dil", "pointwise", "pointwise_stride2", "big_kernel_7x7_s2",
-             "conv1d", "conv3d"]
+             "conv1d", "conv3d", "direct_ow29_oc40", "direct_stride2_dil2", "direct_3d",
+             "direct_pad_gt_kernel"]
 
 
 def _case(name):

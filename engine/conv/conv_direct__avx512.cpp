@@ -1,0 +1,122 @@
+// Direct convolution micro-kernel, AVX-512 (compiler flags chosen by the file-name suffix).
+//
+// Computes 14 output pixels (consecutive along W) x 32 output channels in 28 zmm accumulators,
+// summing over k = (c, kd, kh, kw): per step, the 32 weights of k are two aligned vector loads
+// from the packed weights and each of the 14 input values is broadcast straight from a zero-padded
+// copy of the input band (no im2col panel at all: the input is read in place, at pixel i the
+// address src + k_offset[k] + i*SW). That is the GEMM C^T = col(X)^T W^T with col(X)^T never
+// packed. At the end the 14 x 32 tile is transposed in registers (16 x 16 blocks) and stored as
+// 32 rows of 14 pixels of the (OC, P) output, with bias and ReLU.
+//
+// Only <immintrin.h>/<cstdint> and our own plain declarations are included and everything but
+// init_conv_direct__avx512() has internal linkage (see elementwise_impl.inc for why).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "conv/conv_kernels.h"
+
+namespace convengine {
+namespace {
+
+constexpr int kPix = 14;  // pixels per tile
+constexpr int kOC = 32;   // output channels per tile (two vectors)
+
+inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int h = 0; h < 2; ++h)
+        for (int i = 0; i < 4; ++i) {
+            t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + i + 4], 0x88);
+            t[8 * h + i + 4] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + i + 4], 0xDD);
+        }
+    for (int i = 0; i < 8; ++i) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+}
+
+// One tile: acc[i][v] = sum over k of src[koff[k] + i*SW] * w[k*32 + v*16 .. +16].
+template <int SW>
+inline void tile_sum(const float* src, const int64_t* koff, int64_t K, const float* w,
+                     __m512 acc[kPix][2]) {
+#pragma GCC unroll 14
+    for (int i = 0; i < kPix; ++i) {
+        acc[i][0] = _mm512_setzero_ps();
+        acc[i][1] = _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < K; ++k) {
+        const float* s = src + koff[k];
+        const __m512 w0 = _mm512_load_ps(w);
+        const __m512 w1 = _mm512_load_ps(w + 16);
+        w += kOC;
+#pragma GCC unroll 14
+        for (int i = 0; i < kPix; ++i) {
+            const __m512 b = _mm512_set1_ps(s[i * SW]);
+            acc[i][0] = _mm512_fmadd_ps(b, w0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(b, w1, acc[i][1]);
+        }
+    }
+}
+
+// Stores the tile as output channels [0, oc_valid) x pixels [0, npix): y[oc*P + i].
+inline void tile_store(__m512 acc[kPix][2], int64_t npix, int64_t oc_valid, const float* bias,
+                       int relu, float* y, int64_t P) {
+    const __mmask16 pm = static_cast<__mmask16>((1u << npix) - 1u);
+    for (int v = 0; v < 2; ++v) {
+        if (v * 16 >= oc_valid) break;
+        __m512 r[16];
+        for (int i = 0; i < kPix; ++i) r[i] = acc[i][v];
+        r[14] = _mm512_setzero_ps();
+        r[15] = _mm512_setzero_ps();
+        transpose16(r);  // r[j]: output channel v*16 + j, pixels along the lanes
+        for (int j = 0; j < 16; ++j) {
+            const int64_t oc = v * 16 + j;
+            if (oc >= oc_valid) break;
+            __m512 out = r[j];
+            if (bias) out = _mm512_add_ps(out, _mm512_set1_ps(bias[oc]));
+            if (relu) out = _mm512_max_ps(_mm512_setzero_ps(), out);  // NaN stays NaN
+            _mm512_mask_storeu_ps(y + oc * P, pm, out);
+        }
+    }
+}
+
+template <int SW>
+void rows_impl(const DirectRows& a) {
+    alignas(64) __m512 acc[kPix][2];
+    for (int64_t od = a.od0; od < a.od1; ++od)
+        for (int64_t oh = a.oh0; oh < a.oh1; ++oh) {
+            const float* rowbase =
+                a.band + ((od - a.band_od0) * a.sd * a.Hb + (oh - a.band_oh0) * a.sh) * a.Wb;
+            float* yrow = a.y + (od * a.OH + oh) * a.OW;
+            for (int64_t ow0 = 0; ow0 < a.OW; ow0 += kPix) {
+                const int64_t npix = a.OW - ow0 < kPix ? a.OW - ow0 : kPix;
+                tile_sum<SW>(rowbase + ow0 * SW, a.koff, a.K, a.w, acc);
+                tile_store(acc, npix, a.oc_valid, a.bias, a.relu, yrow + ow0, a.P);
+            }
+        }
+}
+
+void direct_rows(const DirectRows& a) {
+    if (a.sw == 1) rows_impl<1>(a);
+    else rows_impl<2>(a);
+}
+
+}  // namespace
+
+void init_conv_direct__avx512(ConvKernels& k) {
+    k.direct_rows = direct_rows;
+    k.direct_tile_pixels = kPix;
+    k.direct_tile_oc = kOC;
+}
+
+}  // namespace convengine

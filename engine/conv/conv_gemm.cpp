@@ -1,0 +1,251 @@
+// The convolution GEMM driver (see conv_gemm.h). Loop nest per thread, names as in BLIS and in
+// engine/gemm/README.md (whose measured loop order, A micro-panel outer and B micro-panels
+// inner, it keeps):
+//
+//   columns_shared_a:                         columns / depth:
+//   for jc in my columns by NC:               for pc in my k by KC:
+//     for pc in k by KC:                        pack op(A)[:, pc:+KC] -> Ap (mine)
+//       Ap = shared A block pc (packed once)    for jc in my columns by NC:
+//       pack op(B)[pc:+KC, jc:+NC] -> Bp          pack op(B)[pc:+KC, jc:+NC] -> Bp
+//       macro(Ap, Bp)                             macro(Ap, Bp)
+//
+//   macro: for ir in m by MR:  for jr in NC by NR:  ukr(KC, Ap[ir], Bp[jr], C tile)
+//
+// The first block of a thread's k stores (beta 0), later ones accumulate; bias and ReLU come
+// with the last block, or, in the depth split, after the partial sums are added.
+#include "conv/conv_gemm.h"
+
+#include <omp.h>
+
+#include "core/kernel_table.h"
+
+namespace convengine {
+
+namespace {
+
+int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
+int64_t round_up(int64_t x, int64_t r) { return ceil_div(x, r) * r; }
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// ceil(total / limit) nearly equal blocks, each a multiple of unit (but the last).
+int64_t balanced(int64_t total, int64_t limit, int64_t unit) {
+    if (total <= 0) return unit;
+    const int64_t blocks = ceil_div(total, limit);
+    return min64(limit, round_up(ceil_div(total, blocks), unit));
+}
+
+void layout(const ConvGemm& p, ConvGemmPlan* l, int mr, int nr) {
+    l->m_pad = round_up(p.m, mr);
+    l->a_shared = l->split == ConvGemmSplit::columns_shared_a ? round_up(l->m_pad * p.k, 16) : 0;
+    l->b_block = round_up(l->kc * l->nc, 16);
+    l->a_block = l->split == ConvGemmSplit::columns_shared_a ? 0 : round_up(l->m_pad * l->kc, 16);
+    l->tile = round_up(static_cast<int64_t>(mr) * nr, 16);
+    l->partial = l->split == ConvGemmSplit::depth ? round_up(p.m * p.n, 16) : 0;
+    l->per_thread = l->b_block + l->a_block + l->tile + l->partial;
+    l->floats = l->a_shared + l->threads * l->per_thread;
+}
+
+// C tile (rows ir.., columns j..) of the micro-kernel's output: `first` stores, later blocks
+// add; `last` applies the epilogue (when `epilogue`).
+struct TileStore {
+    const ConvGemm* p;
+    const SegmentedC* c;
+    bool epilogue;
+};
+
+void macro_kernel(const GemmKernels& g, const TileStore& ts, const float* ap, const float* bp,
+                  int64_t kcb, int64_t jc, int64_t ncb, bool first, bool last, float* tile) {
+    const ConvGemm& p = *ts.p;
+    const SegmentedC& C = *ts.c;
+    const int mr = g.mr, nr = g.nr;
+    const bool epi = last && ts.epilogue;
+    UkrStore direct{};
+    direct.alpha = 1.0f;
+    direct.beta = first ? 0.0f : 1.0f;
+    direct.relu = epi && p.relu ? 1 : 0;
+    UkrStore scratch{};
+    scratch.alpha = 1.0f;
+    for (int64_t ir = 0; ir < p.m; ir += mr) {
+        const int mt = static_cast<int>(min64(mr, p.m - ir));
+        const float* a_panel = ap + ir * kcb;
+        direct.bias_row = epi && p.bias_row ? p.bias_row + ir : nullptr;
+        for (int64_t jr = 0; jr < ncb; jr += nr) {
+            const int nt = static_cast<int>(min64(nr, ncb - jr));
+            const int64_t j = jc + jr;
+            const float* b_panel = bp + jr * kcb;
+            const int64_t seg = j / C.seg;
+            if ((j + nt - 1) / C.seg == seg) {
+                float* c = C.base + seg * C.seg_stride + ir * C.ldc + (j - seg * C.seg);
+                g.ukr(kcb, a_panel, b_panel, c, C.ldc, mt, nt, &direct);
+                continue;
+            }
+            // The tile straddles two segments (images): compute it apart, then merge.
+            g.ukr(kcb, a_panel, b_panel, tile, nr, mt, nt, &scratch);
+            for (int jj = 0; jj < nt; ++jj) {
+                const int64_t col = j + jj;
+                float* dst = C.base + (col / C.seg) * C.seg_stride + (col % C.seg) + ir * C.ldc;
+                for (int i = 0; i < mt; ++i) {
+                    float v = tile[i * nr + jj];
+                    if (!first) v += dst[i * C.ldc];
+                    if (epi && p.bias_row) v += p.bias_row[ir + i];
+                    if (epi && p.relu) v = v < 0.0f ? 0.0f : v;
+                    dst[i * C.ldc] = v;
+                }
+            }
+        }
+    }
+}
+
+// One thread's share: columns [c0, c1) x depth [k0, k1) into C.
+void run_share(const ConvGemm& p, ConvGemmSplit split, const GemmKernels& g, const ConvGemmPlan& l,
+               const float* a_shared, int64_t kc_shared, float* mine, const SegmentedC& C,
+               bool epilogue, int64_t c0, int64_t c1, int64_t k0, int64_t k1) {
+    if (c0 >= c1 || k0 >= k1) return;
+    float* bbuf = mine;
+    float* abuf = mine + l.b_block;
+    float* tile = abuf + l.a_block;
+    const TileStore ts{&p, &C, epilogue};
+    const int64_t nc = balanced(c1 - c0, l.nc, g.nr);
+    if (split == ConvGemmSplit::columns_shared_a) {
+        for (int64_t jc = c0; jc < c1; jc += nc) {
+            const int64_t ncb = min64(nc, c1 - jc);
+            for (int64_t pc = k0; pc < k1; pc += kc_shared) {
+                const int64_t kcb = min64(kc_shared, k1 - pc);
+                p.b.pack(p.b.ctx, pc, kcb, jc, ncb, g.nr, bbuf);
+                macro_kernel(g, ts, a_shared + pc * l.m_pad, bbuf, kcb, jc, ncb, pc == k0,
+                             pc + kcb >= k1, tile);
+            }
+        }
+        return;
+    }
+    const int64_t kc = balanced(k1 - k0, l.kc, 1);
+    for (int64_t pc = k0; pc < k1; pc += kc) {
+        const int64_t kcb = min64(kc, k1 - pc);
+        p.a.pack(p.a.ctx, pc, kcb, 0, p.m, g.mr, abuf);
+        for (int64_t jc = c0; jc < c1; jc += nc) {
+            const int64_t ncb = min64(nc, c1 - jc);
+            p.b.pack(p.b.ctx, pc, kcb, jc, ncb, g.nr, bbuf);
+            macro_kernel(g, ts, abuf, bbuf, kcb, jc, ncb, pc == k0, pc + kcb >= k1, tile);
+        }
+    }
+}
+
+}  // namespace
+
+bool conv_gemm_plan(const ConvGemm& p, ConvGemmSplit split, int threads, int64_t budget_floats,
+                    ConvGemmPlan* plan) {
+    const GemmKernels& g = kernels().gemm;
+    ConvGemmPlan l;
+    l.split = split;
+    l.threads = threads < 1 || omp_in_parallel() ? 1 : threads;
+    if (split != ConvGemmSplit::depth) {
+        const int64_t panels = ceil_div(p.n, g.nr);
+        if (l.threads > panels) l.threads = static_cast<int>(panels < 1 ? 1 : panels);
+    }
+    // Blocks no larger than the problem needs: KC balanced over k, NC over a thread's columns.
+    const int64_t k_share = split == ConvGemmSplit::depth ? ceil_div(p.k, l.threads) : p.k;
+    const int64_t n_share = split == ConvGemmSplit::depth ? p.n : ceil_div(p.n, l.threads);
+    l.kc = balanced(k_share, g.kc, 1);
+    l.nc = balanced(n_share, g.nc, g.nr);
+    layout(p, &l, g.mr, g.nr);
+    while (l.floats > budget_floats && l.nc > g.nr) {
+        l.nc = round_up(l.nc / 2, g.nr);
+        layout(p, &l, g.mr, g.nr);
+    }
+    while (l.floats > budget_floats && l.kc > 16) {
+        l.kc = l.kc / 2;
+        layout(p, &l, g.mr, g.nr);
+    }
+    if (l.floats > budget_floats) return false;
+    *plan = l;
+    return true;
+}
+
+Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
+    const ConvGemmSplit split = l.split;
+    if (p.m < 0 || p.n < 0 || p.k < 1) return Status::invalid("conv_gemm: bad sizes");
+    if (p.m == 0 || p.n == 0) return Status::success();
+    if (p.a.pack == nullptr || p.b.pack == nullptr || p.c.base == nullptr || p.c.seg < 1)
+        return Status::invalid("conv_gemm: missing operand");
+    if (split == ConvGemmSplit::depth && p.c.seg < p.n)
+        return Status::invalid("conv_gemm: the depth split needs a plain C");
+    const GemmKernels& g = kernels().gemm;
+    if (g.nr > 64) return Status::unsupported("conv_gemm: NR above 64");
+    int threads = l.threads;
+    if (omp_in_parallel()) threads = 1;
+    float* a_shared = workspace;
+    float* per_thread = workspace + l.a_shared;
+
+    int64_t kc_shared = 0;
+    if (split == ConvGemmSplit::columns_shared_a) {
+        // A once, in blocks of k: block pc at a_shared + pc * m_pad, MR-panels of kcb x MR.
+        kc_shared = balanced(p.k, l.kc, 1);
+        const int64_t blocks = ceil_div(p.k, kc_shared);
+        const int pack_threads = static_cast<int>(min64(threads, blocks));
+#pragma omp parallel for num_threads(pack_threads) schedule(static) if (pack_threads > 1)
+        for (int64_t b = 0; b < blocks; ++b) {
+            const int64_t pc = b * kc_shared;
+            p.a.pack(p.a.ctx, pc, min64(kc_shared, p.k - pc), 0, p.m, g.mr,
+                     a_shared + pc * l.m_pad);
+        }
+    }
+
+    if (split != ConvGemmSplit::depth) {
+        // Threads own whole NR-wide column panels, as evenly as possible.
+        const int64_t panels = ceil_div(p.n, g.nr);
+        auto body = [&](int t, int team) {
+            const int64_t c0 = min64(p.n, panels * t / team * g.nr);
+            const int64_t c1 = min64(p.n, panels * (t + 1) / team * g.nr);
+            run_share(p, split, g, l, a_shared, kc_shared, per_thread + t * l.per_thread, p.c,
+                      true, c0, c1, 0, p.k);
+        };
+        if (threads == 1) {
+            body(0, 1);
+        } else {
+#pragma omp parallel num_threads(threads)
+            body(omp_get_thread_num(), omp_get_num_threads());
+        }
+        return Status::success();
+    }
+
+    // Depth split: thread t sums k range t into its own C (thread 0 into C itself), then the
+    // partial sums are added into C, with the epilogue, each thread a range of rows.
+    if (threads == 1) {
+        run_share(p, split, g, l, nullptr, 0, per_thread, p.c, true, 0, p.n, 0, p.k);
+        return Status::success();
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num();
+        const int team = omp_get_num_threads();
+        float* mine = per_thread + t * l.per_thread;
+        float* partial = mine + l.b_block + l.a_block + l.tile;
+        const SegmentedC own = t == 0 ? p.c : SegmentedC{partial, p.n, p.n, 0};
+        const int64_t k0 = p.k * t / team, k1 = p.k * (t + 1) / team;
+        if (k0 < k1) {
+            run_share(p, split, g, l, nullptr, 0, mine, own, false, 0, p.n, k0, k1);
+        } else {
+            for (int64_t i = 0; i < p.m; ++i)
+                for (int64_t j = 0; j < p.n; ++j) own.base[i * own.ldc + j] = 0.0f;
+        }
+#pragma omp barrier
+        const int64_t r0 = p.m * t / team, r1 = p.m * (t + 1) / team;
+        for (int64_t i = r0; i < r1; ++i) {
+            float* row = p.c.base + i * p.c.ldc;
+            for (int u = 1; u < team; ++u) {
+                const float* src = per_thread + u * l.per_thread + l.b_block + l.a_block +
+                                   l.tile + i * p.n;
+                for (int64_t j = 0; j < p.n; ++j) row[j] += src[j];
+            }
+            const float b = p.bias_row ? p.bias_row[i] : 0.0f;
+            if (p.bias_row || p.relu)
+                for (int64_t j = 0; j < p.n; ++j) {
+                    const float v = row[j] + b;
+                    row[j] = p.relu && v < 0.0f ? 0.0f : v;
+                }
+        }
+    }
+    return Status::success();
+}
+
+}  // namespace convengine
