@@ -3,6 +3,7 @@
 These check that results are checked, timed, reported and saved correctly; they never assert a
 speed."""
 
+import gc
 import json
 import subprocess
 import sys
@@ -37,10 +38,11 @@ def test_time_call_repeats_and_summarises():
 
 
 def test_peak_extra_memory_sees_a_large_allocation():
-    measured = peak_extra_memory(lambda: np.ones(64 * 2**20 // 8).sum())
+    gc.collect()  # nothing freed while measuring shrinks the starting point
+    measured = peak_extra_memory(lambda: np.ones(256 * 2**20 // 8).sum())
     if measured is None:
         pytest.skip("this kernel cannot reset the peak resident set")
-    assert measured >= 32 * 2**20
+    assert measured >= 128 * 2**20
 
 
 def test_max_relative_error():

@@ -643,3 +643,25 @@ def test_float32_batched_matmul_folds_batch_into_gemm_rows():
     np.testing.assert_allclose(out.data, a64 @ w64, rtol=rtol, atol=atol)
     np.testing.assert_allclose(w.grad.data, a64.reshape(-1, 6).T @ np.ones((60, 2)), rtol=rtol,
                                atol=atol)
+
+
+# ----- activation methods and their top-level forms ------------------------------------------
+
+@pytest.mark.parametrize("name, call", [
+    ("sigmoid", lambda m, x: m.sigmoid(x)),
+    ("tanh", lambda m, x: m.tanh(x)),
+    ("softmax", lambda m, x: m.softmax(x, 1)),
+    ("log_softmax", lambda m, x: m.log_softmax(x, dim=0)),
+])
+def test_activation_methods_match_torch(name, call):
+    torch = pytest.importorskip("torch")
+    data = np.random.default_rng(3).standard_normal((4, 5)).astype(np.float32)
+    g = np.random.default_rng(4).standard_normal((4, 5)).astype(np.float32)
+    x = ce.tensor(data, requires_grad=True)
+    tx = torch.tensor(data, requires_grad=True)
+    out, t_out = call(ce, x), call(torch, tx)
+    out.backward(g)
+    t_out.backward(torch.from_numpy(g))
+    assert_close(out.data, t_out.detach().numpy())
+    assert_close(x.grad.data, tx.grad.numpy())
+    assert_close(call(ce.Tensor, ce.tensor(data)).data, out.data)  # the Tensor method form

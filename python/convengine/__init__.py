@@ -17,8 +17,9 @@ from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .creation import (arange, as_tensor, default_generator, full, manual_seed, ones, ones_like,
                        rand, randn, tensor, zeros, zeros_like)
 from .functional import (abs, add, argmax, argmin, cat, clamp, clip, concat, div, exp, flatten,
-                         log, matmul, max, mean, min, mul, neg, permute, pow, relu, reshape, sqrt,
-                         squeeze, stack, sub, sum, transpose, unsqueeze, var, where)
+                         log, log_softmax, matmul, max, mean, min, mul, neg, permute, pow, relu,
+                         reshape, sigmoid, softmax, sqrt, squeeze, stack, sub, sum, tanh,
+                         transpose, unsqueeze, var, where)
 from .gradcheck import GradcheckError, gradcheck
 from .runtime import apply_isa_from_environment as _apply_isa_from_environment
 from .runtime import get_num_threads, info, set_num_threads

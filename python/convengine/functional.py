@@ -5,7 +5,8 @@ from .functions import pointwise, shape
 from .tensor import Tensor
 
 __all__ = ["add", "sub", "mul", "div", "pow", "neg", "matmul", "exp", "log", "sqrt", "abs",
-           "clamp", "clip", "relu", "where", "sum", "mean", "var", "max", "min", "argmax", "argmin",
+           "clamp", "clip", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "where", "sum",
+           "mean", "var", "max", "min", "argmax", "argmin",
            "reshape", "flatten", "transpose", "permute", "squeeze", "unsqueeze", "cat",
            "concat", "stack", "pad"]
 
@@ -63,6 +64,22 @@ clip = clamp
 
 def relu(input):
     return as_tensor(input).relu()
+
+
+def sigmoid(input):
+    return as_tensor(input).sigmoid()
+
+
+def tanh(input):
+    return as_tensor(input).tanh()
+
+
+def softmax(input, dim, dtype=None):
+    return as_tensor(input).softmax(dim, dtype)
+
+
+def log_softmax(input, dim, dtype=None):
+    return as_tensor(input).log_softmax(dim, dtype)
 
 
 def where(condition, input, other):

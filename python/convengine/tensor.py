@@ -10,7 +10,7 @@ import collections
 import numpy as np
 
 from . import autograd
-from .functions import arithmetic, pointwise, reduction, shape
+from .functions import activation, arithmetic, pointwise, reduction, shape
 
 __all__ = ["Tensor", "MinMaxResult"]
 
@@ -279,6 +279,18 @@ class Tensor:
 
     def relu(self):
         return pointwise.Relu.apply(self)
+
+    def sigmoid(self):
+        return activation.sigmoid(self)
+
+    def tanh(self):
+        return activation.tanh(self)
+
+    def softmax(self, dim, dtype=None):
+        return activation.softmax(self, dim, dtype, log=False)
+
+    def log_softmax(self, dim, dtype=None):
+        return activation.softmax(self, dim, dtype, log=True)
 
     def clamp(self, min=None, max=None):
         if min is None and max is None:
