@@ -5,7 +5,8 @@ flips the diagnosis?
         --out runs/adversarial
     python examples/adversarial_pneumonia.py --data ... --quick --out /tmp/adv   # smoke test
 
-Trains the small CNN of train_pneumoniamnist.py for a few epochs, then attacks test images
+Trains the small CNN of train_pneumoniamnist.py for a few epochs (best validation
+loss kept), then attacks test images
 with FGSM and PGD (L-inf, 10 steps, random start), both clipped to the valid [0, 1] range
 (convengine.adversarial), at perturbation budgets eps = 0 .. 16/255 grey levels.
 
@@ -34,7 +35,7 @@ from _common import Timer, out_dir, pyplot, save, write_metrics
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--n-attack", type=int, default=234,
                         help="test images attacked (evenly spaced over the split)")
     parser.add_argument("--pgd-steps", type=int, default=10)
@@ -45,6 +46,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     epsilons = [0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255]
     train = MedMNIST("train", path=args.data)
+    val = MedMNIST("val", path=args.data)
     test = MedMNIST("test", path=args.data)
     if args.quick:
         args.epochs, args.n_attack, args.pgd_steps = 1, 16, 2
@@ -59,9 +61,10 @@ def main(argv=None):
     optimizer = optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     trainer = Trainer(model, nn.CrossEntropyLoss(), optimizer,
                       optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs),
-                      train_metrics=False, log=lambda line: print(line, flush=True))
+                      monitor="val_loss", mode="min", train_metrics=False,
+                      log=lambda line: print(line, flush=True))
     trainer.fit(data.DataLoader(train, batch_size=64, shuffle=True, generator=args.seed),
-                epochs=args.epochs)
+                data.DataLoader(val, batch_size=256), epochs=args.epochs)
     train_seconds = timer()
     model.eval()
 

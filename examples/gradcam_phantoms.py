@@ -39,8 +39,14 @@ def rank_correlation(a, b):
     return float(np.mean(out))
 
 
-def peak_in_lesion(maps, masks):
-    hits = [m.reshape(-1)[np.argmax(c)] == 2 for c, m in zip(maps, masks)]
+def peak_in_lesion(maps, masks, tolerance=0):
+    """Fraction of maps whose peak lies in a lesion (or within `tolerance` pixels of one)."""
+    hits = []
+    for c, m in zip(maps, masks):
+        peak = np.unravel_index(np.argmax(c), c.shape)
+        lesion = np.argwhere(m == 2)
+        hits.append(len(lesion) > 0 and
+                    np.abs(lesion - np.asarray(peak)).max(axis=1).min() <= tolerance)
     return float(np.mean(hits)) if hits else float("nan")
 
 
@@ -72,7 +78,7 @@ def main(argv=None):
     optimizer = optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     trainer = Trainer(model, nn.CrossEntropyLoss(), optimizer,
                       optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs),
-                      metrics=["accuracy", "roc_auc"], monitor="val_roc_auc", mode="max",
+                      metrics=["accuracy", "roc_auc"], monitor="val_loss", mode="min",
                       train_metrics=False, log=lambda line: print(line, flush=True))
     trainer.fit(data.DataLoader(train, batch_size=32, shuffle=True, generator=args.seed),
                 data.DataLoader(val, batch_size=128), epochs=args.epochs)
@@ -98,6 +104,9 @@ def main(argv=None):
         "peak_in_lesion_gradcam": peak_in_lesion(maps, masks[chosen]),
         "peak_in_lesion_gradcampp": peak_in_lesion(maps_pp, masks[chosen]),
         "peak_in_lesion_random_weights": peak_in_lesion(maps_rand, masks[chosen]),
+        "peak_within_2px_gradcam": peak_in_lesion(maps, masks[chosen], tolerance=2),
+        "peak_within_2px_gradcampp": peak_in_lesion(maps_pp, masks[chosen], tolerance=2),
+        "peak_within_2px_random_weights": peak_in_lesion(maps_rand, masks[chosen], tolerance=2),
         "rank_correlation_trained_vs_random": rank_correlation(maps, maps_rand)
         if len(chosen) else float("nan"),
         "lesion_area_fraction": float((masks[chosen] == 2).mean()) if len(chosen) else

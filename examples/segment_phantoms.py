@@ -2,7 +2,7 @@
 Dice + cross-entropy, with convengine.
 
     python examples/segment_phantoms.py --out runs/seg2d              # 2D, 48x48
-    python examples/segment_phantoms.py --dims 3 --out runs/seg3d     # 3D, 24^3 volumes
+    python examples/segment_phantoms.py --dims 3 --out runs/seg3d     # 3D, 32^3 volumes
     python examples/segment_phantoms.py --quick --out /tmp/seg        # smoke test (seconds)
 
 Data: convengine.data.datasets.PhantomDataset(task="segmentation"): an elliptical "organ"
@@ -80,7 +80,7 @@ def per_class_dice(pred, true):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dims", type=int, default=2, choices=(2, 3))
-    parser.add_argument("--size", type=int, default=None, help="image side (48 2D, 24 3D)")
+    parser.add_argument("--size", type=int, default=None, help="image side (48 2D, 32 3D)")
     parser.add_argument("--n-train", type=int, default=None)
     parser.add_argument("--n-test", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
@@ -94,8 +94,8 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="directory for metrics and figures")
     args = parser.parse_args(argv)
     three = args.dims == 3
-    defaults = dict(size=24 if three else 48, n_train=128 if three else 400,
-                    n_test=32 if three else 100, epochs=12)
+    defaults = dict(size=32 if three else 48, n_train=160 if three else 400,
+                    n_test=32 if three else 100, epochs=20 if three else 12)
     if args.quick:
         defaults = dict(size=16 if three else 32, n_train=16, n_test=8, epochs=1)
         args.width, args.depth = 4, 2
