@@ -97,6 +97,8 @@ setup(
         # kernel; tqdm draws the progress bar; matplotlib draws --plot.
         "bench": ["threadpoolctl>=3", "tqdm>=4"],
         "plot": ["matplotlib>=3.5"],
+        # examples/: figures; scikit-image only for denoise_ct.py --radon skimage
+        "examples": ["matplotlib>=3.5", "scikit-image>=0.19"],
     },
     entry_points={"console_scripts": ["convengine=convengine.__main__:main"]},
     zip_safe=False,
