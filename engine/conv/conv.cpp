@@ -252,10 +252,12 @@ struct WeightView {
 
 // Y (N, G*M, out) = conv of X (N, G*Cin, in) by geometry `geom`, group g's weights view(g)
 // (M x Cin*T). False when the direct path does not apply or does not fit the workspace.
+// `scratch`/`scratch_floats`: workspace to carve from (a caller already holding the thread's
+// lease); null to lease it here.
 template <typename View>
 bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, int64_t M,
                        const float* x, View view, const float* bias, bool relu, float* y,
-                       Status* status) {
+                       Status* status, float* scratch = nullptr, int64_t scratch_floats = 0) {
     const ConvKernels& kk = kernels().conv;
     if (kk.direct_rows == nullptr) return false;
     if (geom.s[2] != 1 && geom.s[2] != 2) return false;
@@ -282,7 +284,8 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
         }
     };
     const int threads0 = gemm_threads(2.0 * N * G * M * P * K);
-    const int64_t budget = budget_floats() - round_up64(wfloats, 16) - round_up64(koff_floats, 16);
+    const int64_t budget = (scratch ? scratch_floats : budget_floats()) - round_up64(wfloats, 16) -
+                           round_up64(koff_floats, 16);
     if (budget <= 0) return false;
     // Rows per band: as many as fit, but at least 2 items per thread when there are rows enough.
     int64_t b = outer;
@@ -302,13 +305,13 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     const int64_t items = N * G * nbands;
     const int threads = static_cast<int>(std::min<int64_t>(threads0, items));
 
-    WorkspaceLease ws((round_up64(wfloats, 16) + round_up64(koff_floats, 16) +
-                       band_floats * threads) * static_cast<int64_t>(sizeof(float)));
+    const int64_t need = round_up64(wfloats, 16) + round_up64(koff_floats, 16) + band_floats * threads;
+    WorkspaceLease ws(scratch ? 0 : need * static_cast<int64_t>(sizeof(float)));
     if (!ws.ok()) {
         *status = ws.status();
         return true;
     }
-    float* wpk = ws.floats();
+    float* wpk = scratch ? scratch : ws.floats();
     int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up64(wfloats, 16));
     float* bands = wpk + round_up64(wfloats, 16) + round_up64(koff_floats, 16);
     // Pack the weights: group g, block q at wpk + (g*blocks + q)*K*TO, k-major, TO per k.
@@ -774,6 +777,196 @@ Status backward_input_col2im(const Shape& s, const float* dy, const float* w, co
     return status.get();
 }
 
+// ---- strided backward-input by phases -------------------------------------------------------
+//
+// With stride s, the input positions i = i'*s + r of one residue r ("phase", per dim) receive
+// only the taps k with (r + p - k*d) divisible by s, each from dY[i' + (r + p - k*d)/s]. Those
+// taps are every (s/g)-th k (g = gcd(d, s)) and their offsets step by d/g, so each phase is a
+// stride-1 convolution of dY with a smaller, flipped, dilated kernel: it runs on the direct tiles
+// into a phase buffer, and the phases of an image are then interleaved into dX. Every element of
+// dX belongs to exactly one phase; phases with no taps get the bias (or 0).
+
+int64_t gcd64(int64_t a, int64_t b) {
+    while (b) {
+        const int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+struct PhaseDim {
+    int64_t size;    // positions i' with i'*s + r < in
+    int64_t taps;    // taps of this phase (0: none)
+    int64_t k_last;  // the original tap read by phase tap j' = taps-1-... (see k_of)
+    int64_t k_step;  // s/g
+    int64_t dil;     // d/g
+    int64_t pad;     // -e_last: phase output i' reads dY[i' + j'*dil - pad]
+};
+
+PhaseDim phase_dim(int64_t in, int64_t out, int64_t K, int64_t s, int64_t d, int64_t p, int64_t r) {
+    (void)out;
+    PhaseDim ph{};
+    ph.size = r < in ? (in - r + s - 1) / s : 0;
+    const int64_t g = gcd64(d, s);
+    ph.k_step = s / g;
+    ph.dil = d / g;
+    int64_t k0 = -1;
+    for (int64_t k = 0; k < K && k < ph.k_step; ++k)
+        if (((r + p - k * d) % s + s) % s == 0) {
+            k0 = k;
+            break;
+        }
+    if (k0 < 0) return ph;
+    ph.taps = (K - 1 - k0) / ph.k_step + 1;
+    const int64_t k_max = k0 + (ph.taps - 1) * ph.k_step;
+    // phase tap j' (0..taps-1, increasing offsets) is original tap k_max - j'*k_step, offset
+    // e = (r + p - k*d)/s; the smallest offset belongs to k_max.
+    ph.k_last = k_max;
+    ph.pad = -((r + p - k_max * d) / s);
+    return ph;
+}
+
+struct PhaseView {
+    const float* w_g;  // (OCg, Cg, KD, KH, KW) of the group
+    int64_t Cg, KH, KW, T;
+    int64_t kt[3];     // taps per dim of the phase
+    int64_t klast[3], kstep[3];
+    int64_t Kp;        // OCg * phase taps
+    float at(int64_t c, int64_t k) const {
+        const int64_t pt = kt[0] * kt[1] * kt[2];
+        const int64_t o = k / pt, t = k % pt;
+        const int64_t jw = t % kt[2], jh = (t / kt[2]) % kt[1], jd = t / (kt[2] * kt[1]);
+        const int64_t kd = klast[0] - jd * kstep[0], kh = klast[1] - jh * kstep[1];
+        const int64_t kw = klast[2] - jw * kstep[2];
+        return w_g[(o * Cg + c) * T + (kd * KH + kh) * KW + kw];
+    }
+};
+
+// False when the phases cannot run on the direct tiles (no such kernel, narrow phases, few
+// input channels, workspace): the caller takes the col2im path.
+bool backward_input_phases(const Shape& s, const float* dy, const float* w, const float* bias,
+                           bool relu, float* dx, Status* status) {
+    const ConvKernels& kk = kernels().conv;
+    const ConvKernels& k = kk;
+    if (kk.direct_rows == nullptr || s.Cg < 16) return false;
+    const ConvGeom& g0 = s.geom;
+    // Kernels no larger than the stride (1x1 or 2x2 with stride 2) give one tap per phase: too
+    // little work per phase to pay for the phase buffers; col2im (a plain scatter then) wins.
+    for (int d = 0; d < 3; ++d)
+        if (g0.s[d] > 1 && g0.k[d] * g0.d[d] <= g0.s[d]) return false;
+    PhaseDim ph[3][8];
+    int64_t nph[3];
+    for (int d = 0; d < 3; ++d) {
+        nph[d] = g0.s[d];
+        if (nph[d] > 8) return false;
+        for (int64_t r = 0; r < nph[d]; ++r) {
+            ph[d][r] = phase_dim(g0.in[d], g0.out[d], g0.k[d], g0.s[d], g0.d[d], g0.p[d], r);
+            // every phase with taps must be wide enough for the tiles
+            if (d == 2 && ph[d][r].taps > 0 && ph[d][r].size > 0 && ph[d][r].size < 12) return false;
+        }
+    }
+    const int64_t nphases = nph[0] * nph[1] * nph[2];
+    // Images per chunk: the chunk's phase buffers (its dX) take at most half the budget.
+    const int64_t per_image = s.C * s.I;
+    const int64_t budget = budget_floats();
+    int64_t chunk = std::min<int64_t>(s.N, std::max<int64_t>(1, budget / 2 / per_image));
+    if (per_image > budget / 2) return false;
+    WorkspaceLease ws(budget * static_cast<int64_t>(sizeof(float)) <= 0 ? 0 :
+                      (round_up64(chunk * per_image, 16) + (budget - round_up64(chunk * per_image, 16))) *
+                          static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) {
+        *status = ws.status();
+        return true;
+    }
+    float* bufs = ws.floats();
+    float* rest = bufs + round_up64(chunk * per_image, 16);
+    const int64_t rest_floats = budget - round_up64(chunk * per_image, 16);
+    for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
+        const int64_t nb = std::min(chunk, s.N - n0);
+        // Phase buffers: phase q of the chunk at bufs + offset[q], (nb, C, size_d*size_h*size_w).
+        int64_t offset[512];
+        int64_t used = 0;
+        for (int64_t q = 0; q < nphases; ++q) {
+            const int64_t rw = q % nph[2], rh = (q / nph[2]) % nph[1], rd = q / (nph[2] * nph[1]);
+            offset[q] = used;
+            used += nb * s.C * ph[0][rd].size * ph[1][rh].size * ph[2][rw].size;
+        }
+        for (int64_t q = 0; q < nphases; ++q) {
+            const int64_t rw = q % nph[2], rh = (q / nph[2]) % nph[1], rd = q / (nph[2] * nph[1]);
+            const PhaseDim* pd[3] = {&ph[0][rd], &ph[1][rh], &ph[2][rw]};
+            const int64_t sub = pd[0]->size * pd[1]->size * pd[2]->size;
+            if (sub == 0) continue;
+            float* out = bufs + offset[q];
+            if (pd[0]->taps == 0 || pd[1]->taps == 0 || pd[2]->taps == 0) {
+                fill_planes(nb, s.C, sub, bias, out);
+                if (relu) relu_in_place(out, nb * s.C * sub);
+                continue;
+            }
+            ConvGeom pg{};
+            for (int d = 0; d < 3; ++d) {
+                pg.in[d] = g0.out[d];
+                pg.out[d] = pd[d]->size;
+                pg.k[d] = pd[d]->taps;
+                pg.s[d] = 1;
+                pg.d[d] = pd[d]->dil;
+                pg.p[d] = pd[d]->pad;
+            }
+            pg.in_plane = g0.out_plane;
+            pg.out_plane = sub;
+            pg.taps = pg.k[0] * pg.k[1] * pg.k[2];
+            auto view = [&](int64_t g) {
+                PhaseView v{};
+                v.w_g = w + g * s.OCg * s.Cg * s.T;
+                v.Cg = s.Cg;
+                v.KH = g0.k[1];
+                v.KW = g0.k[2];
+                v.T = s.T;
+                for (int d = 0; d < 3; ++d) {
+                    v.kt[d] = pd[d]->taps;
+                    v.klast[d] = pd[d]->k_last;
+                    v.kstep[d] = pd[d]->k_step;
+                }
+                v.Kp = s.OCg * pg.taps;
+                return v;
+            };
+            if (!direct_tiled_pass(pg, nb, s.G, s.OCg, s.Cg, dy + n0 * s.OC * s.P, view, bias,
+                                   relu, out, status, rest, rest_floats)) {
+                if (n0 == 0 && q == 0) return false;  // nothing written yet: let col2im run
+                *status = Status::unsupported("conv: backward-input phase does not fit");
+                return true;
+            }
+            if (!status->ok()) return true;
+        }
+        // Interleave the phases into dX: dX[c][(i'*s + r)] = phase r [c][i'], one dX row at a
+        // time from the phase rows of its residue along W (the last phases may be a column
+        // shorter: those columns are written one by one).
+        const int64_t planes = nb * s.C;
+        const int threads = light_threads(planes, s.I);
+        const int64_t sw = g0.s[2];
+        for_items(planes, threads, [&](int64_t i, int) {
+            float* dplane = dx + (n0 * s.C) * s.I + i * s.I;
+            const float* srcs[8];
+            for (int64_t ih = 0; ih < g0.in[1]; ++ih)
+                for (int64_t id = 0; id < g0.in[0]; ++id) {
+                    const int64_t rd = id % g0.s[0], a = id / g0.s[0];
+                    const int64_t rh = ih % g0.s[1], b2 = ih / g0.s[1];
+                    const int64_t sd = ph[0][rd].size, sh = ph[1][rh].size;
+                    for (int64_t rw = 0; rw < sw; ++rw) {
+                        const int64_t q = (rd * nph[1] + rh) * nph[2] + rw;
+                        srcs[rw] = bufs + offset[q] + (i * sd * sh + a * sh + b2) * ph[2][rw].size;
+                    }
+                    float* row = dplane + (id * g0.in[1] + ih) * g0.in[2];
+                    const int64_t full = ph[2][sw - 1].size;  // columns every phase has
+                    k.interleave(srcs, sw, full, row);
+                    for (int64_t iw = full * sw; iw < g0.in[2]; ++iw)
+                        row[iw] = srcs[iw % sw][iw / sw];
+                }
+        });
+    }
+    return true;
+}
+
 Status backward_input_impl(const Shape& s, const float* dy, const float* w, const float* bias,
                            bool relu, float* dx) {
     if (s.N == 0) return Status::success();
@@ -787,6 +980,10 @@ Status backward_input_impl(const Shape& s, const float* dy, const float* w, cons
                               bias, relu, dx, &status))
             return status;
         if (backward_input_gemm(s, dy, w, bias, relu, dx, &status)) return status;
+    }
+    if (!unit_stride(s.geom)) {
+        Status status;
+        if (backward_input_phases(s, dy, w, bias, relu, dx, &status)) return status;
     }
     // Fallbacks (workspace too small for conv_gemm; strides): per image on gemm/sgemm.
     if (is_pointwise(s.geom)) return backward_input_pointwise(s, dy, w, bias, relu, dx);

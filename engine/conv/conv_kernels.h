@@ -101,6 +101,8 @@ struct ConvKernels {
     void (*direct_rows)(const DirectRows& a);
     int direct_tile_pixels;
     int direct_tile_oc;
+    // out[j*s + r] = src[r][j] for r < s, j < n (the phases of a row of stride s, interleaved).
+    void (*interleave)(const float* const* src, int64_t s, int64_t n, float* out);
     //   dx += scatter of w[t] * dy, one dy plane (any stride; stride 1 runs as a direct_forward
     //   of the flipped geometry instead).
     void (*dw_backward_input_add)(const ConvGeom& g, const float* dy, const float* w,

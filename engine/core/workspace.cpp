@@ -95,12 +95,9 @@ WorkspaceLease::WorkspaceLease(int64_t bytes) {
         status_ = Status::invalid("workspace: negative size");
         return;
     }
+    if (bytes == 0) return;  // nothing to lease (and nothing to give back)
     if (tls_buffer.leased) {
         status_ = Status::invalid("workspace: the calling thread already holds a lease");
-        return;
-    }
-    if (bytes == 0) {
-        tls_buffer.leased = true;
         return;
     }
     if (bytes > workspace_budget()) {
@@ -113,10 +110,11 @@ WorkspaceLease::WorkspaceLease(int64_t bytes) {
         return;
     }
     tls_buffer.leased = true;
+    held_ = true;
 }
 
 WorkspaceLease::~WorkspaceLease() {
-    if (status_.ok()) tls_buffer.leased = false;
+    if (held_) tls_buffer.leased = false;
 }
 
 }  // namespace convengine

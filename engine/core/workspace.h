@@ -48,7 +48,8 @@ void release_thread_workspace();
 
 // The calling thread's buffer, at least `bytes` long and 64-byte aligned (2 MiB-aligned and
 // advised for huge pages when large), for as long as the lease lives. Leases do not nest on one
-// thread: a pass takes one lease and carves it up.
+// thread: a pass takes one lease and carves it up. A lease of 0 bytes holds nothing (and may be
+// taken while another is held).
 class WorkspaceLease {
   public:
     explicit WorkspaceLease(int64_t bytes);
@@ -63,6 +64,7 @@ class WorkspaceLease {
   private:
     void* data_ = nullptr;
     Status status_;
+    bool held_ = false;  // this lease holds the thread's buffer (a 0-byte lease holds nothing)
 };
 
 }  // namespace convengine

@@ -58,13 +58,21 @@ CASES = [
     ("direct_asym_pad", (1, 2, 5, 20), (3, 2, 2, 4), 1, ((1, 0), (2, 1)), 1, 1),
     ("direct_pad_gt_kernel", (1, 2, 4, 16), (3, 2, 1, 3), 1, (1, 2), 1, 1),
     ("direct_conv1d", (2, 3, 40), (5, 3, 5), 1, 2, 1, 1),
+    # Strided backward-input by phases (16+ input channels, phases 12+ wide): stride 2 and 3,
+    # dilation, a 1x1 kernel (phases without taps), 2x2 stride 2, 3-D.
+    ("phases_s2_3x3", (2, 16, 9, 27), (8, 16, 3, 3), 2, 1, 1, 1),
+    ("phases_k3s2_dil2", (1, 16, 6, 26), (4, 16, 2, 2), 2, 1, 2, 1),
+    ("phases_s3_dil2", (1, 16, 7, 40), (3, 16, 3, 3), (1, 3), (1, 2), 2, 1),
+    ("phases_1x1_s2", (2, 16, 5, 28), (8, 16, 1, 1), 2, 0, 1, 1),
+    ("phases_groups", (1, 32, 4, 26), (4, 16, 3, 3), 2, 1, 1, 2),
+    ("phases_3d", (1, 16, 4, 5, 26), (4, 16, 3, 3, 3), 2, 1, 1, 1),
 ]
 CASE_IDS = [c[0] for c in CASES]
 # The cases also run under every kernel variant and thread count.
 ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride", "depthwise",
              "depthwise_stride2_dil", "pointwise", "pointwise_stride2", "big_kernel_7x7_s2",
              "conv1d", "conv3d", "direct_ow29_oc40", "direct_stride2_dil2", "direct_3d",
-             "direct_pad_gt_kernel"]
+             "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2"]
 
 
 def _case(name):
@@ -157,6 +165,8 @@ TRANSPOSE_CASES = [
     ("one_out_channel", (2, 3, 4, 4), (3, 1, 4, 4), 2, 1, 0, 1, 1),
     ("conv_transpose1d", (2, 3, 9), (3, 2, 4), 2, 1, 1, 1, 1),
     ("conv_transpose3d", (1, 3, 3, 4, 3), (3, 2, 2, 3, 3), (2, 1, 2), (0, 1, 1), (1, 0, 0), 1, 1),
+    ("k2s2_wide", (1, 4, 3, 13), (4, 16, 2, 2), 2, 0, 0, 1, 1),
+    ("phases_outpad", (1, 3, 4, 12), (3, 16, 3, 3), 2, 1, 1, 1, 1),
 ]
 
 
@@ -178,7 +188,8 @@ def test_conv_transpose_passes_match_reference(rng, case):
     check_transpose(rng, *case[1:])
 
 
-@pytest.mark.parametrize("name", ["k3s2p1_outpad", "depthwise_stride2", "conv_transpose3d"])
+@pytest.mark.parametrize("name", ["k3s2p1_outpad", "depthwise_stride2", "conv_transpose3d",
+                                  "phases_outpad"])
 def test_conv_transpose_every_isa_and_thread_count(isa, threads, rng, name):
     case = next(c for c in TRANSPOSE_CASES if c[0] == name)
     check_transpose(rng, *case[1:])
@@ -196,8 +207,10 @@ def test_fused_bias_relu(rng, name):
     assert_conv_close(K.conv_forward(x, w, b, *args, relu=True), expected)
 
 
-def test_conv_transpose_fused_relu(rng):
-    x, w, b = _random(rng, (2, 3, 5, 4)), _random(rng, (3, 4, 3, 3)), _random(rng, (4,))
+@pytest.mark.parametrize("x_shape, w_shape", [((2, 3, 5, 4), (3, 4, 3, 3)),
+                                              ((1, 3, 4, 12), (3, 16, 3, 3))])
+def test_conv_transpose_fused_relu(rng, x_shape, w_shape):
+    x, w, b = _random(rng, x_shape), _random(rng, w_shape), _random(rng, (w_shape[1],))
     args = (2, 1, 1, 1, 1)
     expected = np.maximum(R.conv_transpose_forward(_f64(x), _f64(w), _f64(b), *args), 0)
     assert_conv_close(K.conv_transpose_forward(x, w, b, *args, relu=True), expected)
