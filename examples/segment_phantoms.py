@@ -44,10 +44,11 @@ def build_unet(dims, depth, width):
 class DiceCELoss(nn.Module):
     """Soft Dice (foreground classes) + cross-entropy, both on logits (N, C, *S)."""
 
-    def __init__(self, dice_weight=1.0, ce_weight=1.0):
+    def __init__(self, dice_weight=1.0, ce_weight=1.0, class_weight=None):
         super().__init__()
         self.dice = nn.DiceLoss(include_background=False)
-        self.ce = nn.CrossEntropyLoss()
+        self.ce = nn.CrossEntropyLoss(weight=None if class_weight is None else
+                                      np.asarray(class_weight, np.float32))
         self.dice_weight, self.ce_weight = dice_weight, ce_weight
 
     def forward(self, logits, target):
@@ -88,6 +89,9 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=8, help="U-Net base width")
     parser.add_argument("--depth", type=int, default=3, help="U-Net depth (poolings)")
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lesion-weight", type=float, default=None,
+                        help="cross-entropy weight of the lesion class (default 1 in 2D, 5 in "
+                             "3D, where lesions are a far smaller share of the voxels)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny data, 1 epoch")
@@ -117,7 +121,10 @@ def main(argv=None):
     n_params = sum(int(np.prod(p.shape)) for p in model.parameters())
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
-    trainer = Trainer(model, DiceCELoss(), optimizer, scheduler, metrics=["dice"],
+    if args.lesion_weight is None:
+        args.lesion_weight = 5.0 if three else 1.0
+    loss = DiceCELoss(class_weight=[1.0, 1.0, args.lesion_weight])
+    trainer = Trainer(model, loss, optimizer, scheduler, metrics=["dice"],
                       monitor="val_dice", mode="max", train_metrics=False,
                       log=lambda line: print(line, flush=True))
     train_loader = data.DataLoader(data.TensorDataset(x_train, y_train),
@@ -136,7 +143,8 @@ def main(argv=None):
     metrics = {
         "dims": args.dims, "size": args.size, "model": model_name, "parameters": n_params,
         "n_train": len(x_train), "n_test": len(x_test), "epochs": args.epochs,
-        "best_epoch": trainer.best_epoch, "quick": args.quick,
+        "best_epoch": trainer.best_epoch, "lesion_weight": args.lesion_weight,
+        "quick": args.quick,
         "dice_organ": dice["organ"], "dice_lesion": dice["lesion"],
         "dice_mean": float(np.nanmean([dice["organ"], dice["lesion"]])),
         # the Trainer's convention: per sample, absent-in-both classes count as 1
