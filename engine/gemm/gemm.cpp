@@ -24,8 +24,9 @@
 //   split M: each thread packs the A rows it multiplies (no sharing); the threads pack each B
 //            block together (each a contiguous share of its micro-panels) and meet at a barrier
 //            before using it.
-//   split N: the threads pack each A block together and meet at a barrier; each then packs and
-//            multiplies its own B blocks (its columns), in its own L2.
+//   split N: the threads pack each A block together and meet at a barrier (or, with wide
+//            column slices, each packs the whole A block itself and never waits); each then
+//            packs and multiplies its own B blocks (its columns), in its own L2.
 // The shared block is double-buffered, so one barrier per shared block suffices: a buffer is
 // overwritten two blocks later, after every thread has passed the barrier of the block between.
 #include "gemm/gemm.h"
@@ -186,8 +187,12 @@ void macro_kernel(const Problem& P, const GemmKernels& g, int64_t ic, int64_t r0
 struct Plan {
     int threads;
     bool split_m;
+    bool private_a;      // split N: every thread packs the whole A block itself (no barrier)
     int64_t mc, kc, nc;  // <= the registered ones, balanced so that blocks are nearly equal
 };
+
+// Split N with at least this many columns per thread packs A privately (see make_plan).
+constexpr int64_t kPrivateASlice = 1024;
 
 // Column granularity of the split N: a thread's columns start at a multiple of this. The AVX-512
 // kernel computes a partial tile of n columns at the cost of ceil(n / 16) vectors, so slices
@@ -222,6 +227,10 @@ Plan make_plan(const Problem& P, const GemmKernels& g, int threads) {
     plan.mc = balanced_block(P.m, g.mc, g.mr);
     const int64_t n_slice = split_m ? P.n : ceil_div(n_steps, threads) * step;
     plan.nc = balanced_block(min64(n_slice, P.n), g.nc, g.nr);
+    // Split N with wide slices: packing the whole A block in every thread costs one copy per
+    // element against 2 * n_slice >= 2048 FLOPs on it (1-2%), and saves the barrier per A block,
+    // which is what costs most when another process holds one of the cores.
+    plan.private_a = !plan.split_m && n_slice >= kPrivateASlice;
     return plan;
 }
 
@@ -234,8 +243,9 @@ void share(int64_t units, int parts, int t, int64_t* begin, int64_t* end) {
 // Packed-panel buffers of one call (see run()).
 struct Buffers {
     float* shared[2];  // the double-buffered shared block: B (split M) or A (split N)
-    float* own_base;   // per-thread private block: A (split M) or B (split N)
+    float* own_base;   // per-thread private block: A (split M) or B (split N) [+ A (private_a)]
     int64_t own_stride;
+    int64_t own_a_offset;  // private_a: where the thread's A block follows its B block
 };
 
 // One thread's part of the loop nest; every thread runs the same ic/pc loops (and, in split M,
@@ -280,6 +290,10 @@ void run_thread(const Problem& P, const GemmKernels& g, const Plan& plan, int t,
                 // Private A: only this thread's rows, packed where the full block would have them.
                 ap = own;
                 if (r1 > r0) pack_a_block(P, g, ic + r0, r1 - r0, pc, kc, ap + r0 * kc);
+            } else if (plan.private_a) {
+                // Private A, all of it (split N with wide slices): no barrier.
+                ap = own + buf.own_a_offset;
+                pack_a_block(P, g, ic, mc, pc, kc, ap);
             } else {
                 // Shared A: each thread packs a contiguous share of the micro-panels.
                 ap = buf.shared[shared_index];
@@ -344,13 +358,14 @@ Status run(const Problem& P) {
     const Plan plan = make_plan(P, g, claim.count());
 
     // Workspace: two shared blocks, then one private block per thread.
-    //   split M: shared = B blocks (kc x nc), private = A blocks (mc x kc)
-    //   split N: shared = A blocks,             private = B blocks
+    //   split M:           shared = B blocks (kc x nc), private = A block (mc x kc)
+    //   split N:           shared = A blocks,           private = B block
+    //   split N, private_a: no shared block,            private = B block + A block
     // One thread runs as split M with a single "shared" B buffer: nobody else reads it.
     const int64_t a_floats = round_up(round_up(plan.mc, g.mr) * plan.kc, 16);
     const int64_t b_floats = round_up(round_up(plan.nc, g.nr) * plan.kc, 16);
-    const int64_t shared_floats = plan.split_m ? b_floats : a_floats;
-    const int64_t own_floats = plan.split_m ? a_floats : b_floats;
+    const int64_t shared_floats = plan.private_a ? 0 : plan.split_m ? b_floats : a_floats;
+    const int64_t own_floats = plan.split_m ? a_floats : b_floats + (plan.private_a ? a_floats : 0);
     const int64_t shared_count = plan.threads > 1 ? 2 : 1;
     float* base = tls_arena.get(shared_count * shared_floats + plan.threads * own_floats);
     if (base == nullptr) return Status::out_of_memory("sgemm: cannot allocate the packing workspace");
@@ -360,6 +375,7 @@ Status run(const Problem& P) {
     buf.shared[1] = base + (shared_count - 1) * shared_floats;
     buf.own_base = base + shared_count * shared_floats;
     buf.own_stride = own_floats;
+    buf.own_a_offset = b_floats;
     if (plan.threads == 1) {
         run_thread(P, g, plan, 0, 1, buf);
         return Status::success();

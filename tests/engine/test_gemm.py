@@ -176,10 +176,11 @@ def block_straddling_shapes(isa_name):
         (mc + mr + 1, kc + 1, nc + nr + 1),   # one row/column/step of k past each block
         (mc - 1, 2 * kc + 3, nc - 1),         # just under MC and NC, three blocks of k
         (2 * mr + 1, kc - 1, 3 * nc + 5),     # many NC blocks, few rows
+        (mr + 1, kc + 1, 2048 + 3 * nr + 5),  # wide: with 2 threads, each packs A privately
     ]
 
 
-@pytest.mark.parametrize("case", range(3))
+@pytest.mark.parametrize("case", range(4))
 def test_sgemm_straddles_blocks(isa, threads, rng, case):
     m, k, n = block_straddling_shapes(isa)[case]
     a, b, a_op, b_op = make_operands(rng, m, k, n, False, False)
