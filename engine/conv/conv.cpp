@@ -261,7 +261,10 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     const ConvKernels& kk = kernels().conv;
     if (kk.direct_rows == nullptr) return false;
     if (geom.s[2] != 1 && geom.s[2] != 2) return false;
-    const int64_t TP = kk.direct_tile_pixels, TO = kk.direct_tile_oc;
+    const int64_t TP = kk.direct_tile_pixels;
+    // Tiles of 32 channels, or of 16 (two rows at a time) when there are 16 or fewer.
+    const int oc_vecs = M <= 16 ? 1 : 2;
+    const int64_t TO = 16 * oc_vecs;
     const int64_t OD = geom.out[0], OH = geom.out[1], OW = geom.out[2];
     if (OW < 12) return false;  // most of a 14-pixel tile would be wasted: GEMM does better
     const int64_t T = geom.taps, K = Cin * T;
@@ -275,12 +278,13 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     const int64_t Wb = round_up64((ceil_div(OW, TP) * TP - 1) * geom.s[2] +
                                   (geom.k[2] - 1) * geom.d[2] + 1, 16);
     auto band_dims = [&](int64_t b, int64_t* Db, int64_t* Hb) {
+        const int64_t extra = oc_vecs == 1 ? geom.s[1] : 0;  // the row past an odd last one
         if (outer_d) {
             *Db = (b - 1) * geom.s[0] + (geom.k[0] - 1) * geom.d[0] + 1;
-            *Hb = (OH - 1) * geom.s[1] + (geom.k[1] - 1) * geom.d[1] + 1;
+            *Hb = (OH - 1) * geom.s[1] + (geom.k[1] - 1) * geom.d[1] + 1 + extra;
         } else {
             *Db = (geom.k[0] - 1) * geom.d[0] + 1;
-            *Hb = (b - 1) * geom.s[1] + (geom.k[1] - 1) * geom.d[1] + 1;
+            *Hb = (b - 1) * geom.s[1] + (geom.k[1] - 1) * geom.d[1] + 1 + extra;
         }
     };
     const int threads0 = gemm_threads(2.0 * N * G * M * P * K);
@@ -292,10 +296,13 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     const int64_t want_items = 2 * threads0;
     if (N * G * ceil_div(outer, b) < want_items)
         b = std::max<int64_t>(1, ceil_div(outer, ceil_div(want_items, N * G)));
+    // ... and at most about 1 MiB per thread (the band is read many times over while a band's
+    // rows are computed: it should stay in L2), unless a single row needs more.
     int64_t Db, Hb;
+    const int64_t band_target = std::min<int64_t>(budget / threads0, int64_t{1} << 18);
     for (;;) {
         band_dims(b, &Db, &Hb);
-        if (Cin * Db * Hb * Wb * threads0 <= budget || b == 1) break;
+        if (Cin * Db * Hb * Wb <= band_target || b == 1) break;
         b = (b + 1) / 2;
     }
     band_dims(b, &Db, &Hb);
@@ -387,6 +394,7 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
             a.oc_valid = std::min<int64_t>(TO, M - q * TO);
             a.bias = bias ? bias + g * M + q * TO : nullptr;
             a.relu = relu ? 1 : 0;
+            a.oc_vecs = oc_vecs;
             kk.direct_rows(a);
         }
     });

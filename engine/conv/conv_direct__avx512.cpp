@@ -1,6 +1,7 @@
 // Direct convolution micro-kernel, AVX-512 (compiler flags chosen by the file-name suffix).
 //
-// Computes 14 output pixels (consecutive along W) x 32 output channels in 28 zmm accumulators,
+// Computes 14 output pixels (consecutive along W) x 32 output channels in 28 zmm accumulators
+// (or, for 16 or fewer channels, 2 rows x 14 pixels x 16 channels),
 // summing over k = (c, kd, kh, kw): per step, the 32 weights of k are two aligned vector loads
 // from the packed weights and each of the 14 input values is broadcast straight from a zero-padded
 // copy of the input band (no im2col panel at all: the input is read in place, at pixel i the
@@ -45,70 +46,83 @@ inline void transpose16(__m512 r[16]) {
     }
 }
 
-// One tile: acc[i][v] = sum over k of src[koff[k] + i*SW] * w[k*32 + v*16 .. +16].
-template <int SW>
-inline void tile_sum(const float* src, const int64_t* koff, int64_t K, const float* w,
-                     __m512 acc[kPix][2]) {
-#pragma GCC unroll 14
-    for (int i = 0; i < kPix; ++i) {
-        acc[i][0] = _mm512_setzero_ps();
-        acc[i][1] = _mm512_setzero_ps();
-    }
+// One tile of R output rows x 14 pixels x V vectors of output channels (R*V = 2: 28 zmm
+// accumulators): acc[r*14 + i][v] = sum over k of src_r[koff[k] + i*SW] * w[k*16V + 16v ..],
+// with src_r = src + r*row_step.
+template <int SW, int R, int V>
+inline void tile_sum(const float* src, int64_t row_step, const int64_t* koff, int64_t K,
+                     const float* w, __m512 acc[R * kPix][V]) {
+#pragma GCC unroll 28
+    for (int i = 0; i < R * kPix; ++i)
+        for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; ++k) {
         const float* s = src + koff[k];
-        const __m512 w0 = _mm512_load_ps(w);
-        const __m512 w1 = _mm512_load_ps(w + 16);
-        w += kOC;
+        __m512 wv[V];
+        for (int v = 0; v < V; ++v) wv[v] = _mm512_load_ps(w + 16 * v);
+        w += 16 * V;
+#pragma GCC unroll 2
+        for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 14
-        for (int i = 0; i < kPix; ++i) {
-            const __m512 b = _mm512_set1_ps(s[i * SW]);
-            acc[i][0] = _mm512_fmadd_ps(b, w0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(b, w1, acc[i][1]);
+            for (int i = 0; i < kPix; ++i) {
+                const __m512 b = _mm512_set1_ps(s[r * row_step + i * SW]);
+                for (int v = 0; v < V; ++v)
+                    acc[r * kPix + i][v] = _mm512_fmadd_ps(b, wv[v], acc[r * kPix + i][v]);
+            }
         }
     }
 }
 
-// Stores the tile as output channels [0, oc_valid) x pixels [0, npix): y[oc*P + i].
-inline void tile_store(__m512 acc[kPix][2], int64_t npix, int64_t oc_valid, const float* bias,
-                       int relu, float* y, int64_t P) {
+// Stores rows [0, R) x pixels [0, npix) of the tile as output channels [0, oc_valid):
+// y[oc*P + r*y_row + i].
+template <int R, int V>
+inline void tile_store(__m512 acc[R * kPix][V], int rows, int64_t npix, int64_t oc_valid,
+                       const float* bias, int relu, float* y, int64_t y_row, int64_t P) {
     const __mmask16 pm = static_cast<__mmask16>((1u << npix) - 1u);
-    for (int v = 0; v < 2; ++v) {
-        if (v * 16 >= oc_valid) break;
-        __m512 r[16];
-        for (int i = 0; i < kPix; ++i) r[i] = acc[i][v];
-        r[14] = _mm512_setzero_ps();
-        r[15] = _mm512_setzero_ps();
-        transpose16(r);  // r[j]: output channel v*16 + j, pixels along the lanes
-        for (int j = 0; j < 16; ++j) {
-            const int64_t oc = v * 16 + j;
-            if (oc >= oc_valid) break;
-            __m512 out = r[j];
-            if (bias) out = _mm512_add_ps(out, _mm512_set1_ps(bias[oc]));
-            if (relu) out = _mm512_max_ps(_mm512_setzero_ps(), out);  // NaN stays NaN
-            _mm512_mask_storeu_ps(y + oc * P, pm, out);
+    for (int r = 0; r < rows; ++r)
+        for (int v = 0; v < V; ++v) {
+            if (v * 16 >= oc_valid) break;
+            __m512 t[16];
+            for (int i = 0; i < kPix; ++i) t[i] = acc[r * kPix + i][v];
+            t[14] = _mm512_setzero_ps();
+            t[15] = _mm512_setzero_ps();
+            transpose16(t);  // t[j]: output channel v*16 + j, pixels along the lanes
+            for (int j = 0; j < 16; ++j) {
+                const int64_t oc = v * 16 + j;
+                if (oc >= oc_valid) break;
+                __m512 out = t[j];
+                if (bias) out = _mm512_add_ps(out, _mm512_set1_ps(bias[oc]));
+                if (relu) out = _mm512_max_ps(_mm512_setzero_ps(), out);  // NaN stays NaN
+                _mm512_mask_storeu_ps(y + oc * P + r * y_row, pm, out);
+            }
         }
-    }
 }
 
-template <int SW>
+template <int SW, int R, int V>
 void rows_impl(const DirectRows& a) {
-    alignas(64) __m512 acc[kPix][2];
+    alignas(64) __m512 acc[R * kPix][V];
     for (int64_t od = a.od0; od < a.od1; ++od)
-        for (int64_t oh = a.oh0; oh < a.oh1; ++oh) {
+        for (int64_t oh = a.oh0; oh < a.oh1; oh += R) {
+            const int rows = a.oh1 - oh < R ? static_cast<int>(a.oh1 - oh) : R;
             const float* rowbase =
                 a.band + ((od - a.band_od0) * a.sd * a.Hb + (oh - a.band_oh0) * a.sh) * a.Wb;
             float* yrow = a.y + (od * a.OH + oh) * a.OW;
             for (int64_t ow0 = 0; ow0 < a.OW; ow0 += kPix) {
                 const int64_t npix = a.OW - ow0 < kPix ? a.OW - ow0 : kPix;
-                tile_sum<SW>(rowbase + ow0 * SW, a.koff, a.K, a.w, acc);
-                tile_store(acc, npix, a.oc_valid, a.bias, a.relu, yrow + ow0, a.P);
+                tile_sum<SW, R, V>(rowbase + ow0 * SW, a.sh * a.Wb, a.koff, a.K, a.w, acc);
+                tile_store<R, V>(acc, rows, npix, a.oc_valid, a.bias, a.relu, yrow + ow0, a.OW,
+                                 a.P);
             }
         }
 }
 
 void direct_rows(const DirectRows& a) {
-    if (a.sw == 1) rows_impl<1>(a);
-    else rows_impl<2>(a);
+    if (a.oc_vecs == 1) {
+        if (a.sw == 1) rows_impl<1, 2, 1>(a);
+        else rows_impl<2, 2, 1>(a);
+    } else {
+        if (a.sw == 1) rows_impl<1, 1, 2>(a);
+        else rows_impl<2, 1, 2>(a);
+    }
 }
 
 }  // namespace

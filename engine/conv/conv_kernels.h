@@ -48,6 +48,9 @@ struct Im2colSource {
 //         oc_valid)
 //   y:    output channel 0 of the block in this image: y[oc*P + (od*OH + oh)*OW + ow]
 //   bias: oc_valid values or null; relu: max(., 0) after the bias.
+//   oc_vecs: 2 (tiles of 14 pixels x 32 channels, w has 32 per k) or 1 (2 rows x 14 pixels x
+//            16 channels, w has 16 per k; the band must then hold one more row (sh rows) below
+//            the last, read when the band's row count is odd).
 // sw is 1 or 2; the band must hold every read, including those of the pixels of the last tile
 // of a row past OW (up to a whole tile).
 struct DirectRows {
@@ -64,6 +67,7 @@ struct DirectRows {
     int64_t oc_valid;
     const float* bias;
     int relu;
+    int oc_vecs;
 };
 
 using ConvPackB = void (*)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
