@@ -23,7 +23,7 @@
 // N (make_plan):
 //   split M: each thread packs the A rows it multiplies (no sharing); the threads pack each B
 //            block together (each a contiguous share of its micro-panels) and meet at a barrier
-//            before using it.
+//            before using it (or, with tall row slices, each packs the whole B block itself).
 //   split N: the threads pack each A block together and meet at a barrier (or, with wide
 //            column slices, each packs the whole A block itself and never waits); each then
 //            packs and multiplies its own B blocks (its columns), in its own L2.
@@ -188,11 +188,13 @@ struct Plan {
     int threads;
     bool split_m;
     bool private_a;      // split N: every thread packs the whole A block itself (no barrier)
+    bool private_b;      // split M: every thread packs the whole B block itself (no barrier)
     int64_t mc, kc, nc;  // <= the registered ones, balanced so that blocks are nearly equal
 };
 
-// Split N with at least this many columns per thread packs A privately (see make_plan).
-constexpr int64_t kPrivateASlice = 1024;
+// Split N with at least this many columns per thread packs A privately, split M with at least
+// this many rows per thread packs B privately (see make_plan).
+constexpr int64_t kPrivateSlice = 1024;
 
 // Column granularity of the split N: a thread's columns start at a multiple of this. The AVX-512
 // kernel computes a partial tile of n columns at the cost of ceil(n / 16) vectors, so slices
@@ -208,15 +210,20 @@ Plan make_plan(const Problem& P, const GemmKernels& g, int threads) {
                          static_cast<double>(P.k);
     if (flops < 4.0e6) threads = 1;
 
-    // Work of the slowest thread, in (row tile x column step) units. Split N is preferred
-    // unless split M is clearly (10%) better: it needs one barrier per A block (its B blocks
-    // are private, in each core's own L2), where split M needs one per B block, and each
-    // barrier costs dearly when another process holds one of the cores.
+    // Work of the slowest thread, in (row tile x column step) units, with a penalty for the
+    // barriers a split needs: none when each thread packs the shared operand itself (slices of
+    // kPrivateSlice or more), one per A block for split N (5%), one per B block for split M
+    // (10%). Barriers cost dearly when another process holds one of the cores: a descheduled
+    // thread holds the others up for a scheduler time slice. Ties go to split N.
     bool split_m = false;
     if (threads > 1) {
-        const int64_t cost_m = ceil_div(m_tiles, threads) * n_steps;
-        const int64_t cost_n = m_tiles * ceil_div(n_steps, threads);
-        split_m = 10 * cost_m < 9 * cost_n;
+        const int64_t m_slice = ceil_div(m_tiles, threads) * g.mr;
+        const int64_t n_slice = ceil_div(n_steps, threads) * step;
+        const double cost_m = static_cast<double>(ceil_div(m_tiles, threads) * n_steps) *
+                              (m_slice >= kPrivateSlice ? 1.0 : 1.1);
+        const double cost_n = static_cast<double>(m_tiles * ceil_div(n_steps, threads)) *
+                              (n_slice >= kPrivateSlice ? 1.0 : 1.05);
+        split_m = cost_m < cost_n;
         const int64_t units = split_m ? m_tiles : n_steps;
         if (units < threads) threads = static_cast<int>(units < 1 ? 1 : units);
     }
@@ -230,7 +237,10 @@ Plan make_plan(const Problem& P, const GemmKernels& g, int threads) {
     // Split N with wide slices: packing the whole A block in every thread costs one copy per
     // element against 2 * n_slice >= 2048 FLOPs on it (1-2%), and saves the barrier per A block,
     // which is what costs most when another process holds one of the cores.
-    plan.private_a = !plan.split_m && n_slice >= kPrivateASlice;
+    plan.private_a = !plan.split_m && n_slice >= kPrivateSlice;
+    // The same for split M with tall slices: the whole B block in every thread.
+    const int64_t m_slice = ceil_div(m_tiles, threads) * g.mr;
+    plan.private_b = split_m && threads > 1 && m_slice >= kPrivateSlice;
     return plan;
 }
 
@@ -246,6 +256,7 @@ struct Buffers {
     float* own_base;   // per-thread private block: A (split M) or B (split N) [+ A (private_a)]
     int64_t own_stride;
     int64_t own_a_offset;  // private_a: where the thread's A block follows its B block
+    int64_t own_b_offset;  // private_b: where the thread's B block follows its A block
 };
 
 // One thread's part of the loop nest; every thread runs the same ic/pc loops (and, in split M,
@@ -310,7 +321,11 @@ void run_thread(const Problem& P, const GemmKernels& g, const Plan& plan, int t,
             for (int64_t jc = col0; jc < col1; jc += plan.nc) {            // loop 3
                 const int64_t nc = min64(plan.nc, col1 - jc);
                 float* bp;
-                if (plan.split_m) {
+                if (plan.private_b) {
+                    // Private B, all of it (split M with tall slices): no barrier.
+                    bp = own + buf.own_b_offset;
+                    pack_b_block(P, g, pc, kc, jc, nc, bp);
+                } else if (plan.split_m) {
                     bp = buf.shared[shared_index];
                     shared_index ^= 1;
                     int64_t q0, q1;
@@ -361,11 +376,13 @@ Status run(const Problem& P) {
     //   split M:           shared = B blocks (kc x nc), private = A block (mc x kc)
     //   split N:           shared = A blocks,           private = B block
     //   split N, private_a: no shared block,            private = B block + A block
+    //   split M, private_b: no shared block,            private = A block + B block
     // One thread runs as split M with a single "shared" B buffer: nobody else reads it.
     const int64_t a_floats = round_up(round_up(plan.mc, g.mr) * plan.kc, 16);
     const int64_t b_floats = round_up(round_up(plan.nc, g.nr) * plan.kc, 16);
-    const int64_t shared_floats = plan.private_a ? 0 : plan.split_m ? b_floats : a_floats;
-    const int64_t own_floats = plan.split_m ? a_floats : b_floats + (plan.private_a ? a_floats : 0);
+    const bool no_shared = plan.private_a || plan.private_b;
+    const int64_t shared_floats = no_shared ? 0 : plan.split_m ? b_floats : a_floats;
+    const int64_t own_floats = no_shared ? a_floats + b_floats : plan.split_m ? a_floats : b_floats;
     const int64_t shared_count = plan.threads > 1 ? 2 : 1;
     float* base = tls_arena.get(shared_count * shared_floats + plan.threads * own_floats);
     if (base == nullptr) return Status::out_of_memory("sgemm: cannot allocate the packing workspace");
@@ -376,6 +393,7 @@ Status run(const Problem& P) {
     buf.own_base = base + shared_count * shared_floats;
     buf.own_stride = own_floats;
     buf.own_a_offset = b_floats;
+    buf.own_b_offset = a_floats;
     if (plan.threads == 1) {
         run_thread(P, g, plan, 0, 1, buf);
         return Status::success();

@@ -190,13 +190,15 @@ def test_sgemm_straddles_blocks(isa, threads, rng, case):
 
 @pytest.mark.parametrize("trans_b", [False, True], ids=["B", "Bt"])
 def test_sgemm_tall_and_narrow(isa, threads, rng, trans_b):
-    """Few columns and many rows: the threads split the rows and share the B blocks (the other
-    shapes mostly split the columns)."""
+    """Few columns and many rows: the threads split the rows and share the B blocks or pack
+    them each (the other shapes mostly split the columns)."""
     bs = _C.gemm_block_sizes(isa)
-    m, k, n = bs["MC"] + 7, 2 * bs["KC"] + 5, 33
-    a, b, a_op, b_op = make_operands(rng, m, k, n, False, trans_b)
-    expected, mag = reference(a_op, b_op)
-    assert_gemm_close(_C.sgemm(a, b, trans_b=trans_b), expected, mag, k)
+    # The second shape has >= 1024 rows per thread: each thread packs the B blocks itself.
+    for m in (bs["MC"] + 7, 2048 + 5 * bs["MR"] + 1):
+        k, n = 2 * bs["KC"] + 5, 33
+        a, b, a_op, b_op = make_operands(rng, m, k, n, False, trans_b)
+        expected, mag = reference(a_op, b_op)
+        assert_gemm_close(_C.sgemm(a, b, trans_b=trans_b), expected, mag, k)
 
 
 @pytest.mark.parametrize("trans_a", [False, True], ids=["A", "At"])
