@@ -94,6 +94,15 @@ FloatArray empty_like(const py::array& like) {
     return FloatArray(shape);
 }
 
+FloatArray output_for(const py::object& out, const FloatArray& like,
+                      std::initializer_list<const FloatArray*> inputs, const char* op) {
+    if (out.is_none()) return empty_like(like);
+    FloatArray result = require_writeable_float32(out, op, "out");
+    require_same_shape(result, "out", like, "input", op);
+    for (const FloatArray* in : inputs) require_no_partial_overlap(result, *in, op);
+    return result;
+}
+
 void raise_if_error(const Status& status) {
     switch (status.code) {
         case StatusCode::ok: return;

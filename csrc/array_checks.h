@@ -8,6 +8,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,11 @@ void require_no_partial_overlap(const py::array& out, const py::array& in, const
 
 // A new uninitialised float32 array of the given shape.
 FloatArray empty_like(const py::array& like);
+
+// The output of an element-wise kernel: `out` validated (float32, writeable, the shape of
+// `like`, no partial overlap with any input), or a new array when `out` is None.
+FloatArray output_for(const py::object& out, const FloatArray& like,
+                      std::initializer_list<const FloatArray*> inputs, const char* op);
 
 // Raises the Python exception that matches a failed engine status.
 void raise_if_error(const Status& status);

@@ -12,15 +12,6 @@ namespace convengine::bindings {
 
 namespace {
 
-FloatArray output_for(const py::object& out, const FloatArray& like,
-                      std::initializer_list<const FloatArray*> inputs, const char* op) {
-    if (out.is_none()) return empty_like(like);
-    FloatArray result = require_writeable_float32(out, op, "out");
-    require_same_shape(result, "out", like, "input", op);
-    for (const FloatArray* in : inputs) require_no_partial_overlap(result, *in, op);
-    return result;
-}
-
 GeluApproximation parse_approximate(const std::string& name, const char* op) {
     if (name == "none") return GeluApproximation::none;
     if (name == "tanh") return GeluApproximation::tanh;

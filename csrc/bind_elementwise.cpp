@@ -8,17 +8,6 @@ namespace convengine::bindings {
 
 namespace {
 
-// Validates `out` when given (float32, writeable, shape of `like`, no partial overlap with any
-// input), or allocates it.
-FloatArray output_for(const py::object& out, const FloatArray& like,
-                      std::initializer_list<const FloatArray*> inputs, const char* op) {
-    if (out.is_none()) return empty_like(like);
-    FloatArray result = require_writeable_float32(out, op, "out");
-    require_same_shape(result, "out", like, "input", op);
-    for (const FloatArray* in : inputs) require_no_partial_overlap(result, *in, op);
-    return result;
-}
-
 void bind_binary(py::module_& m, const char* name, BinaryOp op, const char* doc) {
     m.def(name,
           [name, op](const py::handle& a_obj, const py::handle& b_obj, const py::object& out) {
