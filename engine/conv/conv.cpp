@@ -232,7 +232,7 @@ int64_t budget_floats() { return workspace_budget() / static_cast<int64_t>(sizeo
 //
 // Where the ISA has one (KernelTable::conv.direct_rows: AVX-512), the forward pass and the
 // stride-1 backward-input pass skip im2col altogether: the weights are packed once into blocks
-// of direct_tile_oc output channels, each thread copies a band of output rows' worth of input
+// of 16 or 32 output channels, each thread copies a band of output rows' worth of input
 // into a zero-padded buffer (the padding becomes real zeros, so the kernel never tests bounds),
 // and the micro-kernel broadcasts input values straight from it. Work items are (image, group,
 // band); bands are as tall as the workspace allows, but small enough to give every thread work.
@@ -261,12 +261,15 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     const ConvKernels& kk = kernels().conv;
     if (kk.direct_rows == nullptr) return false;
     if (geom.s[2] != 1 && geom.s[2] != 2) return false;
-    const int64_t TP = kk.direct_tile_pixels;
-    // Tiles of 32 channels, or of 16 (two rows at a time) when there are 16 or fewer.
+    const int64_t OD = geom.out[0], OH = geom.out[1], OW = geom.out[2];
+    // Tiles: 14 pixels of a row, or 7 for rows of 5 to 11 (two or four rows per tile); 32
+    // channels, or 16 (twice the rows) when there are 16 or fewer. Rows under 5 pixels waste most
+    // of a tile: GEMM does better.
+    if (OW < 5) return false;
+    const int64_t TP = OW >= 12 ? 14 : 7;
     const int oc_vecs = M <= 16 ? 1 : 2;
     const int64_t TO = 16 * oc_vecs;
-    const int64_t OD = geom.out[0], OH = geom.out[1], OW = geom.out[2];
-    if (OW < 12) return false;  // most of a 14-pixel tile would be wasted: GEMM does better
+    const int64_t tile_rows = 28 / (TP * oc_vecs);  // 28 accumulators: rows x TP x oc_vecs
     const int64_t T = geom.taps, K = Cin * T;
     const int64_t P = geom.out_plane, I = geom.in_plane;
     const int64_t blocks = ceil_div(M, TO);
@@ -278,7 +281,7 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     const int64_t Wb = round_up64((ceil_div(OW, TP) * TP - 1) * geom.s[2] +
                                   (geom.k[2] - 1) * geom.d[2] + 1, 16);
     auto band_dims = [&](int64_t b, int64_t* Db, int64_t* Hb) {
-        const int64_t extra = oc_vecs == 1 ? geom.s[1] : 0;  // the row past an odd last one
+        const int64_t extra = (tile_rows - 1) * geom.s[1];  // rows a last partial tile reads
         if (outer_d) {
             *Db = (b - 1) * geom.s[0] + (geom.k[0] - 1) * geom.d[0] + 1;
             *Hb = (OH - 1) * geom.s[1] + (geom.k[1] - 1) * geom.d[1] + 1 + extra;
@@ -395,6 +398,7 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
             a.bias = bias ? bias + g * M + q * TO : nullptr;
             a.relu = relu ? 1 : 0;
             a.oc_vecs = oc_vecs;
+            a.tile_pixels = static_cast<int>(TP);
             kk.direct_rows(a);
         }
     });

@@ -1,7 +1,7 @@
 // Direct convolution micro-kernel, AVX-512 (compiler flags chosen by the file-name suffix).
 //
 // Computes 14 output pixels (consecutive along W) x 32 output channels in 28 zmm accumulators
-// (or, for 16 or fewer channels, 2 rows x 14 pixels x 16 channels),
+// (or 2 rows x 14 pixels x 16 channels; for rows of 5-11 pixels, 2 rows x 7 x 32 or 4 x 7 x 16),
 // summing over k = (c, kd, kh, kw): per step, the 32 weights of k are two aligned vector loads
 // from the packed weights and each of the 14 input values is broadcast straight from a zero-padded
 // copy of the input band (no im2col panel at all: the input is read in place, at pixel i the
@@ -20,8 +20,6 @@
 namespace convengine {
 namespace {
 
-constexpr int kPix = 14;  // pixels per tile
-constexpr int kOC = 32;   // output channels per tile (two vectors)
 
 inline void transpose16(__m512 r[16]) {
     __m512 t[16];
@@ -46,82 +44,100 @@ inline void transpose16(__m512 r[16]) {
     }
 }
 
-// One tile of R output rows x 14 pixels x V vectors of output channels (R*V = 2: 28 zmm
-// accumulators): acc[r*14 + i][v] = sum over k of src_r[koff[k] + i*SW] * w[k*16V + 16v ..],
+// One tile of R output rows x PW pixels x V vectors of output channels (R*PW*V = 28 zmm
+// accumulators): acc[r*PW + i][v] = sum over k of src_r[koff[k] + i*SW] * w[k*16V + 16v ..],
 // with src_r = src + r*row_step.
-template <int SW, int R, int V>
+template <int SW, int R, int PW, int V>
 inline void tile_sum(const float* src, int64_t row_step, const int64_t* koff, int64_t K,
-                     const float* w, __m512 acc[R * kPix][V]) {
+                     const float* w, __m512 acc[R * PW][V]) {
 #pragma GCC unroll 28
-    for (int i = 0; i < R * kPix; ++i)
+    for (int i = 0; i < R * PW; ++i)
         for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; ++k) {
         const float* s = src + koff[k];
         __m512 wv[V];
         for (int v = 0; v < V; ++v) wv[v] = _mm512_load_ps(w + 16 * v);
         w += 16 * V;
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 14
-            for (int i = 0; i < kPix; ++i) {
+            for (int i = 0; i < PW; ++i) {
                 const __m512 b = _mm512_set1_ps(s[r * row_step + i * SW]);
                 for (int v = 0; v < V; ++v)
-                    acc[r * kPix + i][v] = _mm512_fmadd_ps(b, wv[v], acc[r * kPix + i][v]);
+                    acc[r * PW + i][v] = _mm512_fmadd_ps(b, wv[v], acc[r * PW + i][v]);
             }
         }
     }
 }
 
-// Stores rows [0, R) x pixels [0, npix) of the tile as output channels [0, oc_valid):
-// y[oc*P + r*y_row + i].
-template <int R, int V>
-inline void tile_store(__m512 acc[R * kPix][V], int rows, int64_t npix, int64_t oc_valid,
+// Stores rows [0, rows) x pixels [0, npix) of the tile as output channels [0, oc_valid):
+// y[oc*P + r*y_row + i]. Pixel slot r*PW + i sits in lane (slot % 16) of group slot / 16.
+template <int R, int PW, int V>
+inline void tile_store(__m512 acc[R * PW][V], int rows, int64_t npix, int64_t oc_valid,
                        const float* bias, int relu, float* y, int64_t y_row, int64_t P) {
-    const __mmask16 pm = static_cast<__mmask16>((1u << npix) - 1u);
-    for (int r = 0; r < rows; ++r)
-        for (int v = 0; v < V; ++v) {
-            if (v * 16 >= oc_valid) break;
+    constexpr int kSlots = R * PW;
+    constexpr int kGroups = (kSlots + 15) / 16;
+    for (int v = 0; v < V; ++v) {
+        if (v * 16 >= oc_valid) break;
+        for (int q = 0; q < kGroups; ++q) {
             __m512 t[16];
-            for (int i = 0; i < kPix; ++i) t[i] = acc[r * kPix + i][v];
-            t[14] = _mm512_setzero_ps();
-            t[15] = _mm512_setzero_ps();
-            transpose16(t);  // t[j]: output channel v*16 + j, pixels along the lanes
-            for (int j = 0; j < 16; ++j) {
-                const int64_t oc = v * 16 + j;
-                if (oc >= oc_valid) break;
-                __m512 out = t[j];
-                if (bias) out = _mm512_add_ps(out, _mm512_set1_ps(bias[oc]));
-                if (relu) out = _mm512_max_ps(_mm512_setzero_ps(), out);  // NaN stays NaN
-                _mm512_mask_storeu_ps(y + oc * P + r * y_row, pm, out);
+            for (int l = 0; l < 16; ++l)
+                t[l] = q * 16 + l < kSlots ? acc[q * 16 + l][v] : _mm512_setzero_ps();
+            transpose16(t);  // t[j]: output channel v*16 + j, pixel slots along the lanes
+            for (int r = 0; r < rows; ++r) {
+                // slots [r*PW, r*PW + npix) that fall in this group
+                const int a = r * PW > q * 16 ? r * PW - q * 16 : 0;
+                const int b = r * PW + static_cast<int>(npix) - q * 16 < 16
+                                  ? r * PW + static_cast<int>(npix) - q * 16
+                                  : 16;
+                if (b <= a) continue;
+                const __mmask16 m = static_cast<__mmask16>(((1u << (b - a)) - 1u) << a);
+                // lane l holds pixel (q*16 + l - r*PW) of row r
+                float* base = y + r * y_row + (q * 16 - r * PW);
+                for (int j = 0; j < 16; ++j) {
+                    const int64_t oc = v * 16 + j;
+                    if (oc >= oc_valid) break;
+                    __m512 out = t[j];
+                    if (bias) out = _mm512_add_ps(out, _mm512_set1_ps(bias[oc]));
+                    if (relu) out = _mm512_max_ps(_mm512_setzero_ps(), out);  // NaN stays NaN
+                    _mm512_mask_storeu_ps(base + oc * P, m, out);
+                }
             }
         }
+    }
 }
 
-template <int SW, int R, int V>
+template <int SW, int R, int PW, int V>
 void rows_impl(const DirectRows& a) {
-    alignas(64) __m512 acc[R * kPix][V];
+    alignas(64) __m512 acc[R * PW][V];
     for (int64_t od = a.od0; od < a.od1; ++od)
         for (int64_t oh = a.oh0; oh < a.oh1; oh += R) {
             const int rows = a.oh1 - oh < R ? static_cast<int>(a.oh1 - oh) : R;
             const float* rowbase =
                 a.band + ((od - a.band_od0) * a.sd * a.Hb + (oh - a.band_oh0) * a.sh) * a.Wb;
             float* yrow = a.y + (od * a.OH + oh) * a.OW;
-            for (int64_t ow0 = 0; ow0 < a.OW; ow0 += kPix) {
-                const int64_t npix = a.OW - ow0 < kPix ? a.OW - ow0 : kPix;
-                tile_sum<SW, R, V>(rowbase + ow0 * SW, a.sh * a.Wb, a.koff, a.K, a.w, acc);
-                tile_store<R, V>(acc, rows, npix, a.oc_valid, a.bias, a.relu, yrow + ow0, a.OW,
-                                 a.P);
+            for (int64_t ow0 = 0; ow0 < a.OW; ow0 += PW) {
+                const int64_t npix = a.OW - ow0 < PW ? a.OW - ow0 : PW;
+                tile_sum<SW, R, PW, V>(rowbase + ow0 * SW, a.sh * a.Wb, a.koff, a.K, a.w, acc);
+                tile_store<R, PW, V>(acc, rows, npix, a.oc_valid, a.bias, a.relu, yrow + ow0,
+                                     a.OW, a.P);
             }
         }
 }
 
+template <int R, int PW, int V>
+void rows_sw(const DirectRows& a) {
+    if (a.sw == 1) rows_impl<1, R, PW, V>(a);
+    else rows_impl<2, R, PW, V>(a);
+}
+
 void direct_rows(const DirectRows& a) {
-    if (a.oc_vecs == 1) {
-        if (a.sw == 1) rows_impl<1, 2, 1>(a);
-        else rows_impl<2, 2, 1>(a);
+    if (a.tile_pixels == 7) {
+        if (a.oc_vecs == 1) rows_sw<4, 7, 1>(a);
+        else rows_sw<2, 7, 2>(a);
     } else {
-        if (a.sw == 1) rows_impl<1, 1, 2>(a);
-        else rows_impl<2, 1, 2>(a);
+        if (a.oc_vecs == 1) rows_sw<2, 14, 1>(a);
+        else rows_sw<1, 14, 2>(a);
     }
 }
 
@@ -129,8 +145,6 @@ void direct_rows(const DirectRows& a) {
 
 void init_conv_direct__avx512(ConvKernels& k) {
     k.direct_rows = direct_rows;
-    k.direct_tile_pixels = kPix;
-    k.direct_tile_oc = kOC;
 }
 
 }  // namespace convengine

@@ -38,19 +38,20 @@ struct Im2colSource {
 // [j0, j0 + nc) of op(B) as ceil(nc / nr) k-major micro-panels of kc x nr floats (columns past
 // nc zero). ctx is an Im2colSource.
 // Rows of the direct (packing-free) convolution micro-kernel: output rows (od, oh) in
-// [od0, od1) x [oh0, oh1) of one image, for one block of `oc_valid` <= direct_tile_oc output
-// channels, from a zero-padded band of the input.
+// [od0, od1) x [oh0, oh1) of one image, for one block of `oc_valid` output
+// channels (oc_valid <= 16 * oc_vecs), from a zero-padded band of the input.
 //   band: the padded input band, channel 0; its (Db, Hb, Wb) rows start at output row
 //         (band_od0, band_oh0): output (od, oh, ow), tap offset koff[k] reads
 //         band[koff[k] + ((od - band_od0)*sd*Hb + (oh - band_oh0)*sh)*Wb + ow*sw]
 //   koff: K offsets, one per k = (c, kd, kh, kw) (c*Db*Hb*Wb + kd*dd*Hb*Wb + kh*dh*Wb + kw*dw)
-//   w:    packed weights of the block, K x direct_tile_oc floats, 64-byte aligned (zero past
+//   w:    packed weights of the block, K x (16 * oc_vecs) floats, 64-byte aligned (zero past
 //         oc_valid)
 //   y:    output channel 0 of the block in this image: y[oc*P + (od*OH + oh)*OW + ow]
 //   bias: oc_valid values or null; relu: max(., 0) after the bias.
-//   oc_vecs: 2 (tiles of 14 pixels x 32 channels, w has 32 per k) or 1 (2 rows x 14 pixels x
-//            16 channels, w has 16 per k; the band must then hold one more row (sh rows) below
-//            the last, read when the band's row count is odd).
+//   tile_pixels: 14 or 7 pixels of a row per tile; oc_vecs: 2 (32 channels per tile, w has 32
+//            per k) or 1 (16 channels, w has 16 per k). A tile spans 28 / (tile_pixels *
+//            oc_vecs) output rows (1, 2, 2 or 4: 28 accumulators); the band must also hold the
+//            rows a last, partial tile reads below the last output row ((rows - 1) * sh more).
 // sw is 1 or 2; the band must hold every read, including those of the pixels of the last tile
 // of a row past OW (up to a whole tile).
 struct DirectRows {
@@ -68,6 +69,7 @@ struct DirectRows {
     const float* bias;
     int relu;
     int oc_vecs;
+    int tile_pixels;
 };
 
 using ConvPackB = void (*)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
@@ -101,10 +103,8 @@ struct ConvKernels {
                                    int64_t scratch_floats);
     int64_t (*direct_scratch_floats)(const ConvGeom& g);
     // The direct (packing-free) micro-kernel for C/G > 1, or null where the ISA has none (the
-    // passes then use conv_gemm): tiles of direct_tile_pixels x direct_tile_oc.
+    // passes then use conv_gemm).
     void (*direct_rows)(const DirectRows& a);
-    int direct_tile_pixels;
-    int direct_tile_oc;
     // out[j*s + r] = src[r][j] for r < s, j < n (the phases of a row of stride s, interleaved).
     void (*interleave)(const float* const* src, int64_t s, int64_t n, float* out);
     //   dx += scatter of w[t] * dy, one dy plane (any stride; stride 1 runs as a direct_forward

@@ -58,6 +58,9 @@ CASES = [
     ("direct_asym_pad", (1, 2, 5, 20), (3, 2, 2, 4), 1, ((1, 0), (2, 1)), 1, 1),
     ("direct_pad_gt_kernel", (1, 2, 4, 16), (3, 2, 1, 3), 1, (1, 2), 1, 1),
     ("direct_conv1d", (2, 3, 40), (5, 3, 5), 1, 2, 1, 1),
+    ("direct_ow7", (2, 8, 7, 7), (40, 8, 3, 3), 1, 1, 1, 1),
+    ("direct_ow9_oc8", (1, 4, 9, 9), (8, 4, 3, 3), 1, 1, 1, 1),
+    ("direct_ow6_s2", (1, 5, 11, 12), (20, 5, 3, 3), 2, 1, 1, 1),
     # Strided backward-input by phases (16+ input channels, phases 12+ wide): stride 2 and 3,
     # dilation, a 1x1 kernel (phases without taps), 2x2 stride 2, 3-D.
     ("phases_s2_3x3", (2, 16, 9, 27), (8, 16, 3, 3), 2, 1, 1, 1),
@@ -72,7 +75,8 @@ CASE_IDS = [c[0] for c in CASES]
 ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride", "depthwise",
              "depthwise_stride2_dil", "pointwise", "pointwise_stride2", "big_kernel_7x7_s2",
              "conv1d", "conv3d", "direct_ow29_oc40", "direct_stride2_dil2", "direct_3d",
-             "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2"]
+             "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2", "direct_ow7",
+             "direct_ow9_oc8"]
 
 
 def _case(name):
