@@ -193,8 +193,11 @@ struct Plan {
 };
 
 // Split N with at least this many columns per thread packs A privately, split M with at least
-// this many rows per thread packs B privately (see make_plan).
-constexpr int64_t kPrivateSlice = 1024;
+// this many rows per thread packs B privately (see make_plan). Measured with 2 threads while
+// other processes kept both cores ~70% busy: 256 instead of 1024 (so barrier-free) ran
+// 64x25088x576 with B transposed 11x faster and 512x4608x392 2.2x faster; 0 (always private)
+// gained nothing more and packs too much for slices this narrow.
+constexpr int64_t kPrivateSlice = 256;
 
 // Column granularity of the split N: a thread's columns start at a multiple of this. The AVX-512
 // kernel computes a partial tile of n columns at the cost of ceil(n / 16) vectors, so slices
@@ -235,8 +238,8 @@ Plan make_plan(const Problem& P, const GemmKernels& g, int threads) {
     const int64_t n_slice = split_m ? P.n : ceil_div(n_steps, threads) * step;
     plan.nc = balanced_block(min64(n_slice, P.n), g.nc, g.nr);
     // Split N with wide slices: packing the whole A block in every thread costs one copy per
-    // element against 2 * n_slice >= 2048 FLOPs on it (1-2%), and saves the barrier per A block,
-    // which is what costs most when another process holds one of the cores.
+    // element against 2 * n_slice >= 512 FLOPs on it (a few percent), and saves the barrier per
+    // A block, which is what costs most when another process holds one of the cores.
     plan.private_a = !plan.split_m && n_slice >= kPrivateSlice;
     // The same for split M with tall slices: the whole B block in every thread.
     const int64_t m_slice = ceil_div(m_tiles, threads) * g.mr;

@@ -177,10 +177,11 @@ def block_straddling_shapes(isa_name):
         (mc - 1, 2 * kc + 3, nc - 1),         # just under MC and NC, three blocks of k
         (2 * mr + 1, kc - 1, 3 * nc + 5),     # many NC blocks, few rows
         (mr + 1, kc + 1, 2048 + 3 * nr + 5),  # wide: with 2 threads, each packs A privately
+        (5 * mr + 1, 2 * kc + 1, 480),        # 2 threads share each A block (barrier)
     ]
 
 
-@pytest.mark.parametrize("case", range(4))
+@pytest.mark.parametrize("case", range(5))
 def test_sgemm_straddles_blocks(isa, threads, rng, case):
     m, k, n = block_straddling_shapes(isa)[case]
     a, b, a_op, b_op = make_operands(rng, m, k, n, False, False)
@@ -193,8 +194,9 @@ def test_sgemm_tall_and_narrow(isa, threads, rng, trans_b):
     """Few columns and many rows: the threads split the rows and share the B blocks or pack
     them each (the other shapes mostly split the columns)."""
     bs = _C.gemm_block_sizes(isa)
-    # The second shape has >= 1024 rows per thread: each thread packs the B blocks itself.
-    for m in (bs["MC"] + 7, 2048 + 5 * bs["MR"] + 1):
+    # With 2 threads: < 256 rows per thread (B blocks packed together, barrier), then more than
+    # MC rows (two A blocks; each thread packs the B blocks itself).
+    for m in (40 * bs["MR"] + 1, bs["MC"] + 7):
         k, n = 2 * bs["KC"] + 5, 33
         a, b, a_op, b_op = make_operands(rng, m, k, n, False, trans_b)
         expected, mag = reference(a_op, b_op)
