@@ -239,13 +239,14 @@ int64_t budget_floats() { return workspace_budget() / static_cast<int64_t>(sizeo
 
 // op(A)[oc][k] of a group: the weights (forward) or the flipped, channel-swapped weights
 // (stride-1 backward-input).
+// at(oc, o, t) is op(A)[oc][o*taps() + t] (o: the channel summed over, t: the tap).
 struct WeightView {
     const float* w_g;
     bool flipped;
     int64_t Cg, T, K;  // Cg: the *forward* convolution's input channels per group
-    float at(int64_t oc, int64_t k) const {
-        if (!flipped) return w_g[oc * K + k];
-        const int64_t o = k / T, t = k % T;
+    int64_t taps() const { return T; }
+    float at(int64_t oc, int64_t o, int64_t t) const {
+        if (!flipped) return w_g[oc * K + o * T + t];
         return w_g[(o * Cg + oc) * T + (T - 1 - t)];
     }
 };
@@ -262,11 +263,11 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     if (kk.direct_rows == nullptr) return false;
     if (geom.s[2] != 1 && geom.s[2] != 2) return false;
     const int64_t OD = geom.out[0], OH = geom.out[1], OW = geom.out[2];
-    // Tiles: 14 pixels of a row, or 7 for rows of 5 to 11 (two or four rows per tile); 32
-    // channels, or 16 (twice the rows) when there are 16 or fewer. Rows under 5 pixels waste most
-    // of a tile: GEMM does better.
-    if (OW < 5) return false;
-    const int64_t TP = OW >= 12 ? 14 : 7;
+    // Tiles: 14 pixels of a row, 32 channels, or 16 (two rows per tile) when there are 16 or
+    // fewer. Rows under 12 pixels waste much of a tile: conv_gemm does better there (measured on
+    // 7x7 images: 2-row x 7-pixel tiles ran about 20% slower than the GEMM).
+    if (OW < 12) return false;
+    const int64_t TP = 14;
     const int oc_vecs = M <= 16 ? 1 : 2;
     const int64_t TO = 16 * oc_vecs;
     const int64_t tile_rows = 28 / (TP * oc_vecs);  // 28 accumulators: rows x TP x oc_vecs
@@ -294,28 +295,40 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     const int64_t budget = (scratch ? scratch_floats : budget_floats()) - round_up64(wfloats, 16) -
                            round_up64(koff_floats, 16);
     if (budget <= 0) return false;
-    // Rows per band: as many as fit, but at least 2 items per thread when there are rows enough.
-    int64_t b = outer;
-    const int64_t want_items = 2 * threads0;
-    if (N * G * ceil_div(outer, b) < want_items)
-        b = std::max<int64_t>(1, ceil_div(outer, ceil_div(want_items, N * G)));
-    // ... and at most about 1 MiB per thread (the band is read many times over while a band's
-    // rows are computed: it should stay in L2), unless a single row needs more.
+    // Two ways to share the work. Weight-block-major: when a group's packed weights are large
+    // (they would stream from L3 for every band) and every image's whole padded input fits the
+    // workspace, pad everything first, then each thread takes whole weight blocks (which stay in
+    // its L2) across all images. Otherwise band-major: items (image, group, band), bands as tall
+    // as fit in about 1 MiB (read many times while their rows are computed: they should stay in
+    // L2), but small enough for at least 2 items per thread.
+    const int64_t units = G * blocks;
     int64_t Db, Hb;
-    const int64_t band_target = std::min<int64_t>(budget / threads0, int64_t{1} << 18);
-    for (;;) {
-        band_dims(b, &Db, &Hb);
-        if (Cin * Db * Hb * Wb <= band_target || b == 1) break;
-        b = (b + 1) / 2;
+    band_dims(outer, &Db, &Hb);
+    const int64_t whole_band = round_up64(Cin * Db * Hb * Wb, 16);
+    const bool weight_major = K * M * static_cast<int64_t>(sizeof(float)) > (int64_t{1} << 20) &&
+                              (units % threads0 == 0 || units >= 4 * threads0) &&
+                              N * G * whole_band <= budget;
+    int64_t b = outer;
+    if (!weight_major) {
+        const int64_t want_items = 2 * threads0;
+        if (N * G * ceil_div(outer, b) < want_items)
+            b = std::max<int64_t>(1, ceil_div(outer, ceil_div(want_items, N * G)));
+        const int64_t band_target = std::min<int64_t>(budget / threads0, int64_t{1} << 18);
+        for (;;) {
+            band_dims(b, &Db, &Hb);
+            if (Cin * Db * Hb * Wb <= band_target || b == 1) break;
+            b = (b + 1) / 2;
+        }
     }
     band_dims(b, &Db, &Hb);
     const int64_t band_floats = round_up64(Cin * Db * Hb * Wb, 16);
-    if (band_floats * threads0 > budget) return false;
     const int64_t nbands = ceil_div(outer, b);
     const int64_t items = N * G * nbands;
-    const int threads = static_cast<int>(std::min<int64_t>(threads0, items));
+    const int threads = static_cast<int>(std::min<int64_t>(threads0, weight_major ? units : items));
+    const int64_t band_slots = weight_major ? N * G : threads;
+    if (band_floats * band_slots > budget) return false;
 
-    const int64_t need = round_up64(wfloats, 16) + round_up64(koff_floats, 16) + band_floats * threads;
+    const int64_t need = round_up64(wfloats, 16) + round_up64(koff_floats, 16) + band_floats * band_slots;
     WorkspaceLease ws(scratch ? 0 : need * static_cast<int64_t>(sizeof(float)));
     if (!ws.ok()) {
         *status = ws.status();
@@ -327,13 +340,15 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     // Pack the weights: group g, block q at wpk + (g*blocks + q)*K*TO, k-major, TO per k.
     for (int64_t g = 0; g < G; ++g) {
         const auto v = view(g);
+        const int64_t vt = v.taps();
         for (int64_t q = 0; q < blocks; ++q) {
             float* dst = wpk + (g * blocks + q) * K * TO;
-            for (int64_t k = 0; k < K; ++k)
-                for (int64_t j = 0; j < TO; ++j) {
-                    const int64_t oc = q * TO + j;
-                    dst[k * TO + j] = oc < M ? v.at(oc, k) : 0.0f;
-                }
+            for (int64_t j = 0; j < TO; ++j) {
+                const int64_t oc = q * TO + j;
+                for (int64_t o = 0, k = 0; o < Cin; ++o)
+                    for (int64_t t = 0; t < vt; ++t, ++k)
+                        dst[k * TO + j] = oc < M ? v.at(oc, o, t) : 0.0f;
+            }
         }
     }
     for (int64_t k = 0; k < K; ++k) {
@@ -344,13 +359,9 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
                   kw * geom.d[2];
     }
     const int64_t D = geom.in[0], H = geom.in[1], W = geom.in[2];
-    for_items(items, threads, [&](int64_t item, int t) {
-        const int64_t band = item % nbands;
-        const int64_t g = (item / nbands) % G;
-        const int64_t n = item / (nbands * G);
-        const int64_t o0 = band * b, o1 = std::min(outer, o0 + b);
-        float* buf = bands + t * band_floats;
-        // Zero-padded copy: buf[c][zd][zh][q] = x[c][zd + d_lo][zh + h_lo][q - pw].
+    // Zero-padded copy of band (outer rows [o0, ..)) of image n, group g:
+    // buf[c][zd][zh][q] = x[c][zd + d_lo][zh + h_lo][q - pw].
+    auto copy_band = [&](int64_t n, int64_t g, int64_t o0, float* buf) {
         const int64_t d_lo = (outer_d ? o0 * geom.s[0] : 0) - geom.p[0];
         const int64_t h_lo = (outer_d ? 0 : o0 * geom.s[1]) - geom.p[1];
         const int64_t pw = geom.p[2];
@@ -373,34 +384,56 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
                                     static_cast<size_t>(q1 - q0) * sizeof(float));
                     for (int64_t q = std::max(q0, q1); q < Wb; ++q) row[q] = 0.0f;
                 }
-        for (int64_t q = 0; q < blocks; ++q) {
-            DirectRows a{};
-            a.band = buf;
-            a.Hb = Hb;
-            a.Wb = Wb;
-            a.koff = koff;
-            a.K = K;
-            a.w = wpk + (g * blocks + q) * K * TO;
-            a.sd = geom.s[0];
-            a.sh = geom.s[1];
-            a.sw = geom.s[2];
-            a.od0 = outer_d ? o0 : 0;
-            a.od1 = outer_d ? o1 : 1;
-            a.oh0 = outer_d ? 0 : o0;
-            a.oh1 = outer_d ? OH : o1;
-            a.band_od0 = a.od0;
-            a.band_oh0 = a.oh0;
-            a.OH = OH;
-            a.OW = OW;
-            a.P = P;
-            a.y = y + ((n * G + g) * M + q * TO) * P;
-            a.oc_valid = std::min<int64_t>(TO, M - q * TO);
-            a.bias = bias ? bias + g * M + q * TO : nullptr;
-            a.relu = relu ? 1 : 0;
-            a.oc_vecs = oc_vecs;
-            a.tile_pixels = static_cast<int>(TP);
-            kk.direct_rows(a);
-        }
+    };
+    // Outer rows [o0, o1) of image n, group g, weight block q, from its band.
+    auto run_block = [&](int64_t n, int64_t g, int64_t o0, int64_t o1, int64_t q,
+                         const float* buf) {
+        DirectRows a{};
+        a.band = buf;
+        a.Hb = Hb;
+        a.Wb = Wb;
+        a.koff = koff;
+        a.K = K;
+        a.w = wpk + (g * blocks + q) * K * TO;
+        a.sd = geom.s[0];
+        a.sh = geom.s[1];
+        a.sw = geom.s[2];
+        a.od0 = outer_d ? o0 : 0;
+        a.od1 = outer_d ? o1 : 1;
+        a.oh0 = outer_d ? 0 : o0;
+        a.oh1 = outer_d ? OH : o1;
+        a.band_od0 = a.od0;
+        a.band_oh0 = a.oh0;
+        a.OH = OH;
+        a.OW = OW;
+        a.P = P;
+        a.y = y + ((n * G + g) * M + q * TO) * P;
+        a.oc_valid = std::min<int64_t>(TO, M - q * TO);
+        a.bias = bias ? bias + g * M + q * TO : nullptr;
+        a.relu = relu ? 1 : 0;
+        a.oc_vecs = oc_vecs;
+        kk.direct_rows(a);
+    };
+    if (weight_major) {
+        const int copy_threads = static_cast<int>(std::min<int64_t>(threads0, N * G));
+        for_items(N * G, copy_threads, [&](int64_t i, int) {
+            copy_band(i / G, i % G, 0, bands + i * band_floats);
+        });
+        for_items(units, threads, [&](int64_t u, int) {
+            const int64_t g = u / blocks, q = u % blocks;
+            for (int64_t n = 0; n < N; ++n)
+                run_block(n, g, 0, outer, q, bands + (n * G + g) * band_floats);
+        });
+        return true;
+    }
+    for_items(items, threads, [&](int64_t item, int t) {
+        const int64_t band = item % nbands;
+        const int64_t g = (item / nbands) % G;
+        const int64_t n = item / (nbands * G);
+        const int64_t o0 = band * b, o1 = std::min(outer, o0 + b);
+        float* buf = bands + t * band_floats;
+        copy_band(n, g, o0, buf);
+        for (int64_t q = 0; q < blocks; ++q) run_block(n, g, o0, o1, q, buf);
     });
     return true;
 }
@@ -845,9 +878,8 @@ struct PhaseView {
     int64_t kt[3];     // taps per dim of the phase
     int64_t klast[3], kstep[3];
     int64_t Kp;        // OCg * phase taps
-    float at(int64_t c, int64_t k) const {
-        const int64_t pt = kt[0] * kt[1] * kt[2];
-        const int64_t o = k / pt, t = k % pt;
+    int64_t taps() const { return kt[0] * kt[1] * kt[2]; }
+    float at(int64_t c, int64_t o, int64_t t) const {
         const int64_t jw = t % kt[2], jh = (t / kt[2]) % kt[1], jd = t / (kt[2] * kt[1]);
         const int64_t kd = klast[0] - jd * kstep[0], kh = klast[1] - jh * kstep[1];
         const int64_t kw = klast[2] - jw * kstep[2];

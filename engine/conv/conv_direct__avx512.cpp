@@ -1,7 +1,7 @@
 // Direct convolution micro-kernel, AVX-512 (compiler flags chosen by the file-name suffix).
 //
 // Computes 14 output pixels (consecutive along W) x 32 output channels in 28 zmm accumulators
-// (or 2 rows x 14 pixels x 16 channels; for rows of 5-11 pixels, 2 rows x 7 x 32 or 4 x 7 x 16),
+// (or 2 rows x 14 pixels x 16 channels),
 // summing over k = (c, kd, kh, kw): per step, the 32 weights of k are two aligned vector loads
 // from the packed weights and each of the 14 input values is broadcast straight from a zero-padded
 // copy of the input band (no im2col panel at all: the input is read in place, at pixel i the
@@ -132,13 +132,8 @@ void rows_sw(const DirectRows& a) {
 }
 
 void direct_rows(const DirectRows& a) {
-    if (a.tile_pixels == 7) {
-        if (a.oc_vecs == 1) rows_sw<4, 7, 1>(a);
-        else rows_sw<2, 7, 2>(a);
-    } else {
-        if (a.oc_vecs == 1) rows_sw<2, 14, 1>(a);
-        else rows_sw<1, 14, 2>(a);
-    }
+    if (a.oc_vecs == 1) rows_sw<2, 14, 1>(a);
+    else rows_sw<1, 14, 2>(a);
 }
 
 }  // namespace

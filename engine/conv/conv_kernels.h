@@ -48,10 +48,9 @@ struct Im2colSource {
 //         oc_valid)
 //   y:    output channel 0 of the block in this image: y[oc*P + (od*OH + oh)*OW + ow]
 //   bias: oc_valid values or null; relu: max(., 0) after the bias.
-//   tile_pixels: 14 or 7 pixels of a row per tile; oc_vecs: 2 (32 channels per tile, w has 32
-//            per k) or 1 (16 channels, w has 16 per k). A tile spans 28 / (tile_pixels *
-//            oc_vecs) output rows (1, 2, 2 or 4: 28 accumulators); the band must also hold the
-//            rows a last, partial tile reads below the last output row ((rows - 1) * sh more).
+//   oc_vecs: 2 (tiles of 14 pixels x 32 channels, w has 32 per k) or 1 (2 rows x 14 pixels x
+//            16 channels, w has 16 per k; the band must then hold one more row (sh rows) below
+//            the last, read by a last tile when the row count is odd).
 // sw is 1 or 2; the band must hold every read, including those of the pixels of the last tile
 // of a row past OW (up to a whole tile).
 struct DirectRows {
@@ -69,7 +68,6 @@ struct DirectRows {
     const float* bias;
     int relu;
     int oc_vecs;
-    int tile_pixels;
 };
 
 using ConvPackB = void (*)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
