@@ -414,27 +414,8 @@ void bind_conv(py::module_& m) {
           py::arg("groups") = 1, py::arg("out") = py::none(),
           "Gradient of conv_transpose_forward with respect to w.");
 
-    m.def("conv_algorithm",
-          [](const Ints& x_shape, const Ints& w_shape, const Ints& stride, const Ints& padding,
-             const Ints& dilation, int64_t groups, const std::string& pass,
-             const OptInts& padding_after) {
-              const std::string op = "conv_algorithm";
-              const int nd = spatial_dims(as_shape(x_shape, op, "x_shape"), op, "x_shape");
-              const Spatial s = spatial_args(nd, stride, padding, padding_after, dilation, op);
-              const ConvSetup cs = conv_setup(x_shape, as_shape(w_shape, op, "w_shape"), s, groups, op,
-                                              "x_shape", "w_shape");
-              int which = -1;
-              if (pass == "forward") which = 0;
-              if (pass == "backward_input") which = 1;
-              if (pass == "backward_weight") which = 2;
-              if (which < 0)
-                  fail(op, "'pass' must be 'forward', 'backward_input' or 'backward_weight', got '" + pass + "'");
-              return std::string(conv_algorithm(cs.params, which));
-          },
-          py::arg("x_shape"), py::arg("w_shape"), py::arg("stride"), py::arg("padding"),
-          py::arg("dilation"), py::arg("groups"), py::arg("pass"),
-          py::arg("padding_after") = py::none(),
-          "Name of the algorithm a convolution pass would use (for tests and benchmarks).");
+    m.def("conv_last_algorithm", [] { return std::string(conv_last_algorithm()); },
+          "The path the last convolution pass called on this thread took (tests, benchmarks).");
 
     m.def("set_workspace_limit",
           [](int64_t bytes) { raise_if_error(set_workspace_limit(bytes)); }, py::arg("bytes"),

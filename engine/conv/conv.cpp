@@ -94,6 +94,9 @@ bool unit_stride(const ConvGeom& g) { return g.s[0] == 1 && g.s[1] == 1 && g.s[2
 
 bool is_depthwise_like(const Shape& s) { return s.Cg == 1; }
 
+// The path the last pass on this thread took (conv_last_algorithm).
+thread_local const char* tls_algorithm = "none";
+
 // ---- threading ---------------------------------------------------------------------------------
 
 // Threads for a pass with `items` independent items of `flops_per_item` each: whole items per
@@ -603,15 +606,21 @@ Status forward_direct(const Shape& s, const float* x, const float* w, const floa
 Status forward_impl(const Shape& s, const float* x, const float* w, const float* bias, bool relu,
                     float* y) {
     if (s.N == 0) return Status::success();
-    if (is_depthwise_like(s)) return forward_direct(s, x, w, bias, relu, y);
+    if (is_depthwise_like(s)) {
+        tls_algorithm = "direct-depthwise";
+        return forward_direct(s, x, w, bias, relu, y);
+    }
     Status status;
     const int64_t K = s.Cg * s.T;
     auto forward_view = [&](int64_t g) {
         return WeightView{w + g * s.OCg * K, false, s.Cg, s.T, K};
     };
+    tls_algorithm = "direct-tiles";
     if (direct_tiled_pass(s.geom, s.N, s.G, s.Cg, s.OCg, x, forward_view, bias, relu, y, &status))
         return status;
+    tls_algorithm = "conv-gemm";
     if (forward_gemm(s, x, w, bias, relu, y, &status)) return status;
+    tls_algorithm = "gemm-per-image";
     // Fallback (a workspace too small for the packed weights): per image on gemm/sgemm.
     const int64_t items = s.N * s.G;
     const double flops = 2.0 * s.OCg * s.P * s.Cg * s.T;
@@ -1014,24 +1023,34 @@ bool backward_input_phases(const Shape& s, const float* dy, const float* w, cons
 Status backward_input_impl(const Shape& s, const float* dy, const float* w, const float* bias,
                            bool relu, float* dx) {
     if (s.N == 0) return Status::success();
-    if (is_depthwise_like(s)) return backward_input_direct(s, dy, w, bias, relu, dx);
+    if (is_depthwise_like(s)) {
+        tls_algorithm = unit_stride(s.geom) ? "direct-depthwise" : "direct-depthwise-scatter";
+        return backward_input_direct(s, dy, w, bias, relu, dx);
+    }
     if (unit_stride(s.geom)) {
         Status status;
+        tls_algorithm = "direct-tiles-flipped";
         auto flipped_view = [&](int64_t g) {
             return WeightView{w + g * s.OCg * s.Cg * s.T, true, s.Cg, s.T, s.OCg * s.T};
         };
         if (direct_tiled_pass(flipped_geometry(s.geom), s.N, s.G, s.OCg, s.Cg, dy, flipped_view,
                               bias, relu, dx, &status))
             return status;
+        tls_algorithm = "conv-gemm-flipped";
         if (backward_input_gemm(s, dy, w, bias, relu, dx, &status)) return status;
     }
     if (!unit_stride(s.geom)) {
         Status status;
+        tls_algorithm = "phases-direct-tiles";
         if (backward_input_phases(s, dy, w, bias, relu, dx, &status)) return status;
     }
     // Fallbacks (workspace too small for conv_gemm; strides): per image on gemm/sgemm.
-    if (is_pointwise(s.geom)) return backward_input_pointwise(s, dy, w, bias, relu, dx);
+    if (is_pointwise(s.geom)) {
+        tls_algorithm = "gemm-per-image";
+        return backward_input_pointwise(s, dy, w, bias, relu, dx);
+    }
     if (unit_stride(s.geom)) {
+        tls_algorithm = "gemm-per-image-flipped";
         const int64_t wbytes = s.OC * s.Cg * s.T * static_cast<int64_t>(sizeof(float));
         if (wbytes <= workspace_budget()) {
             WorkspaceLease ws(wbytes);
@@ -1040,6 +1059,7 @@ Status backward_input_impl(const Shape& s, const float* dy, const float* w, cons
             return backward_input_flipped(s, dy, ws.floats(), bias, relu, dx);
         }
     }
+    tls_algorithm = "gemm-col2im";
     return backward_input_col2im(s, dy, w, bias, relu, dx);
 }
 
@@ -1090,11 +1110,16 @@ Status backward_weight_impl(const Shape& s, const float* dy, const float* x, flo
         std::memset(dw, 0, static_cast<size_t>(wsize) * sizeof(float));
         return Status::success();
     }
-    if (is_depthwise_like(s)) return backward_weight_direct(s, dy, x, dw);
+    if (is_depthwise_like(s)) {
+        tls_algorithm = "direct-depthwise";
+        return backward_weight_direct(s, dy, x, dw);
+    }
     {
         Status status;
+        tls_algorithm = "conv-gemm";
         if (backward_weight_gemm(s, dy, x, dw, &status)) return status;
     }
+    tls_algorithm = "gemm-per-image";
     // Fallback (workspace too small for conv_gemm): per image on gemm/sgemm.
     const int64_t gsize = s.OCg * s.Cg * s.T;
     const double flops = 2.0 * s.OCg * s.P * s.Cg * s.T;
@@ -1265,27 +1290,6 @@ Status conv_transpose_backward_weight(const ConvParams& p, const float* dy, cons
     return backward_weight_impl(make_shape(p), x, dy, dw);
 }
 
-const char* conv_algorithm(const ConvParams& p, int pass) {
-    if (!check_conv_params(p).ok()) return "invalid";
-    const Shape s = make_shape(p);
-    const bool pointwise = is_pointwise(s.geom);
-    switch (pass) {
-        case 0:
-            if (is_depthwise_like(s)) return "direct";
-            return pointwise ? "gemm" : "implicit-gemm";
-        case 1:
-            if (is_depthwise_like(s)) return unit_stride(s.geom) ? "direct" : "direct-scatter";
-            if (pointwise) return "gemm";
-            if (unit_stride(s.geom) &&
-                s.OC * s.Cg * s.T * static_cast<int64_t>(sizeof(float)) <= workspace_budget())
-                return "implicit-gemm-flipped";
-            return "gemm-col2im";
-        case 2:
-            if (is_depthwise_like(s)) return "direct";
-            return pointwise ? "gemm" : "implicit-gemm";
-        default:
-            return "invalid";
-    }
-}
+const char* conv_last_algorithm() { return tls_algorithm; }
 
 }  // namespace convengine

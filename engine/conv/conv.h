@@ -87,8 +87,16 @@ Status conv_transpose_backward_input(const ConvParams& p, const float* dy, const
 Status conv_transpose_backward_weight(const ConvParams& p, const float* dy, const float* x,
                                       float* dw);
 
-// Which algorithm a pass would use for `p` (tests and benchmarks report it).
-// pass: 0 forward, 1 backward-input, 2 backward-weight. Returns a string literal.
-const char* conv_algorithm(const ConvParams& p, int pass);
+// The path the last convolution pass called on this thread took (a string literal):
+//   direct-depthwise, direct-depthwise-scatter   C/G == 1: direct vectorised kernels
+//   direct-tiles, direct-tiles-flipped            packing-free AVX-512 tiles (forward; stride-1
+//                                                 backward-input as a flipped forward)
+//   phases-direct-tiles                           strided backward-input by phases on the tiles
+//   conv-gemm, conv-gemm-flipped                  the convolution GEMM driver (conv_gemm.h)
+//   gemm-col2im                                   strided backward-input: GEMM tiles + col2im
+//   gemm-per-image, gemm-per-image-flipped        fallbacks on gemm/sgemm when the workspace
+//                                                 cannot hold the packed weights
+// ("none" before any call.) Tests and benchmarks report it.
+const char* conv_last_algorithm();
 
 }  // namespace convengine

@@ -220,21 +220,35 @@ def test_conv_transpose_fused_relu(rng, x_shape, w_shape):
     assert_conv_close(K.conv_transpose_forward(x, w, b, *args, relu=True), expected)
 
 
+TILES = _C.isa() == "avx512"  # the packing-free direct tiles exist in the AVX-512 build
+
+
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups, algorithms", [
-    ((2, 8, 9, 9), (8, 1, 3, 3), 1, 1, 8, ("direct", "direct", "direct")),
-    ((2, 8, 9, 9), (8, 1, 3, 3), 2, 1, 8, ("direct", "direct-scatter", "direct")),
-    ((2, 1, 9, 9), (8, 1, 3, 3), 1, 1, 1, ("direct", "direct", "direct")),
-    ((2, 8, 9, 9), (16, 8, 1, 1), 1, 0, 1, ("gemm", "gemm", "gemm")),
-    ((2, 8, 9, 9), (16, 8, 3, 3), 1, 1, 1,
-     ("implicit-gemm", "implicit-gemm-flipped", "implicit-gemm")),
-    ((2, 8, 9, 9), (16, 8, 3, 3), 2, 1, 1, ("implicit-gemm", "gemm-col2im", "implicit-gemm")),
+    ((2, 8, 9, 9), (8, 1, 3, 3), 1, 1, 8,
+     ("direct-depthwise", "direct-depthwise", "direct-depthwise")),
+    ((2, 8, 9, 9), (8, 1, 3, 3), 2, 1, 8,
+     ("direct-depthwise", "direct-depthwise-scatter", "direct-depthwise")),
+    ((2, 1, 9, 9), (8, 1, 3, 3), 1, 1, 1,
+     ("direct-depthwise", "direct-depthwise", "direct-depthwise")),
+    ((2, 8, 9, 9), (16, 8, 3, 3), 1, 1, 1, ("conv-gemm", "conv-gemm-flipped", "conv-gemm")),
+    ((2, 8, 9, 9), (16, 8, 3, 3), 2, 1, 1, ("conv-gemm", "gemm-col2im", "conv-gemm")),
+    ((2, 8, 9, 20), (16, 8, 3, 3), 1, 1, 1,
+     ("direct-tiles", "direct-tiles-flipped", "conv-gemm") if TILES else
+     ("conv-gemm", "conv-gemm-flipped", "conv-gemm")),
+    ((1, 16, 9, 26), (8, 16, 3, 3), 2, 1, 1,
+     ("direct-tiles" if TILES else "conv-gemm",
+      "phases-direct-tiles" if TILES else "gemm-col2im", "conv-gemm")),
 ])
-def test_algorithm_choice(x_shape, w_shape, stride, padding, groups, algorithms):
-    nd = len(x_shape) - 2
-    passes = ("forward", "backward_input", "backward_weight")
-    got = tuple(_C.conv_algorithm(list(x_shape), list(w_shape), [stride] * nd, [padding] * nd,
-                                  [1] * nd, groups, p) for p in passes)
-    assert got == algorithms
+def test_algorithm_choice(rng, x_shape, w_shape, stride, padding, groups, algorithms):
+    """The path each pass takes (conv_last_algorithm reports the last one on this thread)."""
+    x, w = _random(rng, x_shape), _random(rng, w_shape)
+    y = K.conv_forward(x, w, None, stride, padding, 1, groups)
+    got = [_C.conv_last_algorithm()]
+    K.conv_backward_input(y, w, x_shape, stride, padding, 1, groups)
+    got.append(_C.conv_last_algorithm())
+    K.conv_backward_weight(y, x, w_shape, stride, padding, 1, groups)
+    got.append(_C.conv_last_algorithm())
+    assert tuple(got) == algorithms
 
 
 @pytest.mark.parametrize("name", ["3x3", "stride_2x3_rect", "groups3_stride", "depthwise_mult2",
