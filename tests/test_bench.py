@@ -111,3 +111,11 @@ def test_bench_command_rejects_bad_arguments(args, message):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_plot_is_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = run_suite([tiny_case()], threads=1, min_time=0.01)
+    path = tmp_path / "ratios.png"
+    report.save_plot(run, path)
+    assert path.stat().st_size > 1000

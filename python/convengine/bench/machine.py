@@ -41,6 +41,23 @@ def torch_version():
     return torch.__version__
 
 
+def torch_backends():
+    """What torch's CPU operators run on, as far as torch tells: oneDNN (mkldnn, torch's
+    convolution and pooling backend on x86) and the BLAS/threading libraries it was built with."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    libraries = [line.strip() for line in torch.__config__.parallel_info().splitlines()
+                 if "Library" in line or line.startswith("OpenMP")]
+    return {
+        "onednn_available": torch.backends.mkldnn.is_available(),
+        "onednn_enabled": bool(torch.backends.mkldnn.enabled),
+        "libraries": libraries,
+        "allocator": "default CPU allocator (glibc malloc)",
+    }
+
+
 def machine_info(threads):
     facts = info()
     return {
@@ -55,6 +72,7 @@ def machine_info(threads):
         "numpy": np.__version__,
         "numpy_blas": blas_info(),
         "torch": torch_version(),
+        "torch_backends": torch_backends(),
         "openblas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
                          if k in os.environ},
     }

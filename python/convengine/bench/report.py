@@ -50,6 +50,11 @@ def format_table(run):
                  + (f" ({blas['internal_api']} {blas['version']}, kernel {blas['architecture']})"
                     if blas else " (BLAS details need threadpoolctl)")
                  + (f"; torch {machine['torch']}" if machine.get("torch") else "; torch not installed"))
+    backends = machine.get("torch_backends")
+    if backends:
+        onednn = "on" if backends["onednn_available"] and backends["onednn_enabled"] else "off"
+        lines.append(f"torch CPU backends: oneDNN (convolution, pooling) {onednn}; "
+                     + "; ".join(backends["libraries"]))
     header = (f"{'case':<44} {'ms':>9} {'±%':>5} {'GFLOP/s':>8} {'%peak':>6} {'vs numpy':>9} "
               f"{'vs torch':>9} {'max err':>8} {'mem MiB':>8}")
     lines += ["", header, "-" * len(header)]
