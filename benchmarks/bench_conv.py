@@ -208,29 +208,37 @@ def run(selected, thread_counts, reference_limit, repeats_time):
     print(f"convengine {ce.__version__} isa={_C.isa()}; torch "
           f"{torch.__version__ if torch else 'not installed'}; numpy {np.__version__}; "
           f"workspace limit {ce.get_workspace_limit() >> 20} MiB; cpus {os.cpu_count()}")
-    print("times: median ms; ratio = ours / min(torch NCHW, torch channels_last); "
-          "ws = our workspace high-water mark; rss = peak extra resident memory of our call "
-          "(outputs included)\n")
+    print("times: median ms; ratio = ours / min(torch NCHW, torch channels_last) of the medians; "
+          "r_min = the same ratio of the best runs; ws = our workspace high-water mark; rss = peak "
+          "extra resident memory of our call (outputs included); load = cores' worth of CPU other "
+          "processes used while ours was timed\n")
     ratios = {t: [] for t in thread_counts}
+    ratios_min = {t: [] for t in thread_counts}
     for threads in thread_counts:
         _set_threads(threads)
         print(f"=== {threads} thread{'s' if threads > 1 else ''} ===")
         print(f"{'shape':16s} {'pass':16s} {'ours':>9s} {'torch':>9s} {'torch_cl':>9s} "
               f"{'numpy':>9s} {'GFLOP/s':>8s} {'torchGF':>8s} {'ratio':>6s} {'ws MiB':>7s} "
-              f"{'rss MiB':>7s}  algorithm")
+              f"{'rss MiB':>7s} {'r_min':>6s} {'load':>5s}  algorithm")
         for problem in selected:
             arrays = problem.arrays()
             skip_reference = reference_limit <= 0
             for pass_ in problem.passes():
                 ours = problem.ours(pass_, *arrays)
-                # peak memory of our call: workspace high-water mark and resident set growth
+                # peak memory of our call: workspace high-water mark (from an empty buffer, so
+                # that it is this call's need) and resident set growth
+                ours()
+                _C.release_workspace()
                 _C.reset_workspace_peak()
                 rss = peak_extra_memory(ours)
                 ws = _C.workspace_peak_bytes()
-                t_ours = time_call(ours, min_time=repeats_time).median
-                torch_times = {}
+                timing = time_call(ours, min_time=repeats_time)
+                t_ours, t_ours_min = timing.median, timing.min
+                load = timing.other_cpu_load
+                torch_times, torch_min = {}, {}
                 for label, fn in problem.torch_impls(pass_, *arrays).items():
-                    torch_times[label] = time_call(fn, min_time=repeats_time).median
+                    tt = time_call(fn, min_time=repeats_time)
+                    torch_times[label], torch_min[label] = tt.median, tt.min
                 t_ref = None
                 if not skip_reference:
                     ref = problem.reference(pass_, *arrays)
@@ -247,6 +255,7 @@ def run(selected, thread_counts, reference_limit, repeats_time):
                 ratio = t_ours / best if best else float("nan")
                 if best:
                     ratios[threads].append(ratio)
+                    ratios_min[threads].append(t_ours_min / min(torch_min.values()))
                 ours()
                 algo = _C.conv_last_algorithm()
                 if problem.kind != "conv":
@@ -258,11 +267,15 @@ def run(selected, thread_counts, reference_limit, repeats_time):
                       f"{_ms(t_ref)} {problem.flops / t_ours / 1e9:8.1f} "
                       f"{(problem.flops / best / 1e9) if best else float('nan'):8.1f} "
                       f"{ratio:6.2f} {ws / 2**20:7.1f} "
-                      f"{(rss or 0) / 2**20:7.1f}  {algo}", flush=True)
+                      f"{(rss or 0) / 2**20:7.1f} {t_ours_min / min(torch_min.values()) if torch_min else float('nan'):6.2f} "
+                      f"{load:5.2f}  {algo}", flush=True)
         if ratios[threads]:
             geo = math.exp(sum(math.log(r) for r in ratios[threads]) / len(ratios[threads]))
+            geo_min = math.exp(sum(math.log(r) for r in ratios_min[threads]) / len(ratios_min[threads]))
             print(f"geometric mean of ratios ({threads} thread{'s' if threads > 1 else ''}, "
-                  f"{len(ratios[threads])} passes): {geo:.3f}; worst {max(ratios[threads]):.2f}\n")
+                  f"{len(ratios[threads])} passes): {geo:.3f} (medians), {geo_min:.3f} (best "
+                  f"runs); worst {max(ratios[threads]):.2f} (medians), "
+                  f"{max(ratios_min[threads]):.2f} (best runs)\n")
     return ratios
 
 

@@ -261,7 +261,8 @@ struct WeightView {
 template <typename View>
 bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, int64_t M,
                        const float* x, View view, const float* bias, bool relu, float* y,
-                       Status* status, float* scratch = nullptr, int64_t scratch_floats = 0) {
+                       Status* status, float* scratch = nullptr, int64_t scratch_floats = 0,
+                       int64_t* need_out = nullptr) {
     const ConvKernels& kk = kernels().conv;
     if (kk.direct_rows == nullptr) return false;
     if (geom.s[2] != 1 && geom.s[2] != 2) return false;
@@ -332,6 +333,10 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     if (band_floats * band_slots > budget) return false;
 
     const int64_t need = round_up64(wfloats, 16) + round_up64(koff_floats, 16) + band_floats * band_slots;
+    if (need_out != nullptr) {  // plan only: how much scratch this pass would use
+        *need_out = need;
+        return true;
+    }
     WorkspaceLease ws(scratch ? 0 : need * static_cast<int64_t>(sizeof(float)));
     if (!ws.ok()) {
         *status = ws.status();
@@ -920,21 +925,69 @@ bool backward_input_phases(const Shape& s, const float* dy, const float* w, cons
         }
     }
     const int64_t nphases = nph[0] * nph[1] * nph[2];
-    // Images per chunk: the chunk's phase buffers (its dX) take at most half the budget.
+    // Images per chunk: the chunk's phase buffers (its dX) take at most half the budget; the
+    // direct passes of the phases get what they need of the rest (planned first).
     const int64_t per_image = s.C * s.I;
     const int64_t budget = budget_floats();
-    int64_t chunk = std::min<int64_t>(s.N, std::max<int64_t>(1, budget / 2 / per_image));
     if (per_image > budget / 2) return false;
-    WorkspaceLease ws(budget * static_cast<int64_t>(sizeof(float)) <= 0 ? 0 :
-                      (round_up64(chunk * per_image, 16) + (budget - round_up64(chunk * per_image, 16))) *
-                          static_cast<int64_t>(sizeof(float)));
+    const int64_t chunk = std::min<int64_t>(s.N, std::max<int64_t>(1, budget / 2 / per_image));
+    const int64_t buf_floats = round_up64(chunk * per_image, 16);
+    const int64_t rest_budget = budget - buf_floats;
+    auto phase_geometry = [&](int64_t q, ConvGeom* pg, const PhaseDim** pd) {
+        const int64_t rw = q % nph[2], rh = (q / nph[2]) % nph[1], rd = q / (nph[2] * nph[1]);
+        pd[0] = &ph[0][rd];
+        pd[1] = &ph[1][rh];
+        pd[2] = &ph[2][rw];
+        for (int d = 0; d < 3; ++d) {
+            pg->in[d] = g0.out[d];
+            pg->out[d] = pd[d]->size;
+            pg->k[d] = pd[d]->taps;
+            pg->s[d] = 1;
+            pg->d[d] = pd[d]->dil;
+            pg->p[d] = pd[d]->pad;
+        }
+        pg->in_plane = g0.out_plane;
+        pg->out_plane = pd[0]->size * pd[1]->size * pd[2]->size;
+        pg->taps = pg->k[0] * pg->k[1] * pg->k[2];
+        return pg->out_plane > 0 && pd[0]->taps > 0 && pd[1]->taps > 0 && pd[2]->taps > 0;
+    };
+    auto phase_view = [&](const PhaseDim* const* pd, const ConvGeom& pg) {
+        return [&, pd, pg](int64_t g) {
+            PhaseView v{};
+            v.w_g = w + g * s.OCg * s.Cg * s.T;
+            v.Cg = s.Cg;
+            v.KH = g0.k[1];
+            v.KW = g0.k[2];
+            v.T = s.T;
+            for (int d = 0; d < 3; ++d) {
+                v.kt[d] = pd[d]->taps;
+                v.klast[d] = pd[d]->k_last;
+                v.kstep[d] = pd[d]->k_step;
+            }
+            v.Kp = s.OCg * pg.taps;
+            return v;
+        };
+    };
+    // Plan: the most scratch any phase's direct pass needs (false: some phase cannot run).
+    int64_t rest_floats = 0;
+    for (int64_t q = 0; q < nphases; ++q) {
+        ConvGeom pg{};
+        const PhaseDim* pd[3];
+        if (!phase_geometry(q, &pg, pd)) continue;
+        int64_t need = 0;
+        Status unused;
+        if (!direct_tiled_pass(pg, chunk, s.G, s.OCg, s.Cg, dy, phase_view(pd, pg), bias, relu,
+                               dx, &unused, dx /*not used*/, rest_budget, &need))
+            return false;
+        rest_floats = std::max(rest_floats, need);
+    }
+    WorkspaceLease ws((buf_floats + rest_floats) * static_cast<int64_t>(sizeof(float)));
     if (!ws.ok()) {
         *status = ws.status();
         return true;
     }
     float* bufs = ws.floats();
-    float* rest = bufs + round_up64(chunk * per_image, 16);
-    const int64_t rest_floats = budget - round_up64(chunk * per_image, 16);
+    float* rest = bufs + buf_floats;
     for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
         const int64_t nb = std::min(chunk, s.N - n0);
         // Phase buffers: phase q of the chunk at bufs + offset[q], (nb, C, size_d*size_h*size_w).
@@ -946,47 +999,21 @@ bool backward_input_phases(const Shape& s, const float* dy, const float* w, cons
             used += nb * s.C * ph[0][rd].size * ph[1][rh].size * ph[2][rw].size;
         }
         for (int64_t q = 0; q < nphases; ++q) {
-            const int64_t rw = q % nph[2], rh = (q / nph[2]) % nph[1], rd = q / (nph[2] * nph[1]);
-            const PhaseDim* pd[3] = {&ph[0][rd], &ph[1][rh], &ph[2][rw]};
+            ConvGeom pg{};
+            const PhaseDim* pd[3];
+            const bool has_taps = phase_geometry(q, &pg, pd);
             const int64_t sub = pd[0]->size * pd[1]->size * pd[2]->size;
             if (sub == 0) continue;
             float* out = bufs + offset[q];
-            if (pd[0]->taps == 0 || pd[1]->taps == 0 || pd[2]->taps == 0) {
+            if (!has_taps) {
                 fill_planes(nb, s.C, sub, bias, out);
                 if (relu) relu_in_place(out, nb * s.C * sub);
                 continue;
             }
-            ConvGeom pg{};
-            for (int d = 0; d < 3; ++d) {
-                pg.in[d] = g0.out[d];
-                pg.out[d] = pd[d]->size;
-                pg.k[d] = pd[d]->taps;
-                pg.s[d] = 1;
-                pg.d[d] = pd[d]->dil;
-                pg.p[d] = pd[d]->pad;
-            }
-            pg.in_plane = g0.out_plane;
-            pg.out_plane = sub;
-            pg.taps = pg.k[0] * pg.k[1] * pg.k[2];
-            auto view = [&](int64_t g) {
-                PhaseView v{};
-                v.w_g = w + g * s.OCg * s.Cg * s.T;
-                v.Cg = s.Cg;
-                v.KH = g0.k[1];
-                v.KW = g0.k[2];
-                v.T = s.T;
-                for (int d = 0; d < 3; ++d) {
-                    v.kt[d] = pd[d]->taps;
-                    v.klast[d] = pd[d]->k_last;
-                    v.kstep[d] = pd[d]->k_step;
-                }
-                v.Kp = s.OCg * pg.taps;
-                return v;
-            };
-            if (!direct_tiled_pass(pg, nb, s.G, s.OCg, s.Cg, dy + n0 * s.OC * s.P, view, bias,
-                                   relu, out, status, rest, rest_floats)) {
-                if (n0 == 0 && q == 0) return false;  // nothing written yet: let col2im run
-                *status = Status::unsupported("conv: backward-input phase does not fit");
+            if (!direct_tiled_pass(pg, nb, s.G, s.OCg, s.Cg, dy + n0 * s.OC * s.P,
+                                   phase_view(pd, pg), bias, relu, out, status, rest,
+                                   rest_floats)) {
+                *status = Status::invalid("conv: backward-input phase plan changed");
                 return true;
             }
             if (!status->ok()) return true;
