@@ -1,16 +1,16 @@
-// Convolution passes: parameter checks, the choice of algorithm, threading and workspace.
-// The kernels they call (im2col packers, col2im, depthwise) are in conv_impl.inc, one copy per
-// ISA; the GEMM is gemm/gemm.h. Shape legend, for one group g of one image n:
+// Convolution passes: parameter checks, the choice of path, threading and workspace (the paths
+// are described in README.md). The kernels they call (im2col packers, col2im, direct kernels)
+// are in conv_impl.inc / conv_direct__avx512.cpp, one copy per ISA; the GEMM driver is
+// conv_gemm.h. Shape legend, for one group g of one image n:
 //   Cg = C/G input channels, OCg = OC/G output channels, T = taps = KD*KH*KW,
 //   P = OD*OH*OW output positions, I = D*H*W input positions,
 //   X_g  (Cg, I)     the group's input channels        col(X_g) (Cg*T, P)  never stored
 //   W_g  (OCg, Cg*T) the group's weights               Y_g  (OCg, P)
 //
-// Threading: a pass has N*G independent "items" (one image of one group; for backward-weight,
-// one group, or one image with a private partial sum). When there are enough items to keep
-// every thread busy, threads take whole items and each GEMM runs on one thread (no barriers, each
-// thread packs its own panels). Otherwise items run one after another and each GEMM is spread
-// over the threads.
+// Threading: the direct and GEMM paths spread their own work items (bands, weight blocks,
+// column panels, k ranges) over num_threads() threads; the fallbacks run (image, group) items
+// on whole threads when that balances, else one after another with the GEMM threaded.
+
 #include "conv/conv.h"
 
 #include <omp.h>

@@ -14,16 +14,16 @@
 // whatever it implies after the input is zero padding too. That covers symmetric, asymmetric
 // ('same' with an odd total) and the sizes a transposed convolution's output_padding asks for.
 //
-// How the passes run (details in conv.cpp and README.md):
-//   forward           per image and group, Y = W @ col(X) on the GEMM with B panels packed
-//                     straight from the image (implicit im2col: no column matrix at all); a 1x1,
-//                     stride-1, unpadded convolution is a plain GEMM on the image; bias and ReLU
-//                     are applied in the GEMM epilogue.
-//   backward-input    stride 1: a convolution of dY with the flipped, transposed kernel (implicit
-//                     im2col again); otherwise col = W^T @ dY on tiles of output rows and col2im
-//                     into dX; 1x1 stride-1 is a plain GEMM.
-//   backward-weight   dW += dY @ col(X)^T per image, B packed straight from the image.
-//   depthwise         (C/G == 1) direct vectorised kernels in every pass, no GEMM, no workspace.
+// How the passes run (README.md has the whole table; conv_last_algorithm() names the path taken):
+//   forward           packing-free direct tiles (AVX-512: input values broadcast from a
+//                     zero-padded band, weights packed once), else the convolution GEMM
+//                     (conv_gemm.h) with B panels packed straight from the image (implicit
+//                     im2col: no column matrix at all); bias and ReLU in the epilogue.
+//   backward-input    stride 1: the forward pass of the flipped, channel-swapped kernel over dY;
+//                     larger strides: one such pass per phase (residue of the stride), or
+//                     col = W^T @ dY on workspace-sized tiles and col2im.
+//   backward-weight   dW = dY @ col(X)^T with the sum over images as the GEMM's k.
+//   C/G == 1          (depthwise, single-channel input) direct vectorised kernels in every pass.
 // Scratch memory comes from the capped per-thread workspace (core/workspace.h); no pass ever
 // builds a column matrix for the whole batch, or even for a whole image when it does not fit.
 #pragma once

@@ -33,6 +33,7 @@ CASES = [
     ("depthwise_mult2", (2, 4, 7, 10), (8, 1, 3, 3), 1, 1, 1, 4),
     ("depthwise_stride2_dil", (2, 3, 11, 9), (3, 1, 3, 3), 2, 2, 2, 3),
     ("depthwise_wide", (1, 2, 4, 70), (2, 1, 3, 5), 1, (1, 2), 1, 2),
+    ("depthwise_dil2_mult2", (2, 3, 9, 20), (6, 1, 3, 3), 1, 2, 2, 3),
     ("pointwise", (2, 6, 5, 7), (8, 6, 1, 1), 1, 0, 1, 1),
     ("pointwise_groups", (2, 6, 5, 4), (4, 3, 1, 1), 1, 0, 1, 2),
     ("pointwise_stride2", (2, 4, 7, 8), (6, 4, 1, 1), 2, 0, 1, 1),
@@ -318,6 +319,20 @@ def test_tiny_workspace_limit_still_correct(rng, workspace_limit, limit):
     check_all_passes(rng, (2, 64, 7, 6), (64, 64, 3, 3), 1, 1, 1, 1)
     check_all_passes(rng, (3, 8, 9, 9), (16, 4, 3, 3), 1, 1, 1, 2)
     assert _C.workspace_peak_bytes() <= max(limit, 64 << 10)
+
+
+@pytest.mark.parametrize("limit", [64 << 10, 1 << 20])
+def test_every_case_within_the_workspace_limit(rng, workspace_limit, limit):
+    """Every pass of every case under a small cap: right answers, and the workspace high-water
+    mark (C++ allocations, which tracemalloc does not see) never above the cap."""
+    ce.set_workspace_limit(limit)
+    _C.release_workspace()
+    _C.reset_workspace_peak()
+    for case in CASES:
+        check_all_passes(rng, *case[1:])
+    for case in TRANSPOSE_CASES:
+        check_transpose(rng, *case[1:])
+    assert _C.workspace_peak_bytes() <= limit
 
 
 def test_workspace_is_bounded_and_reused(rng, workspace_limit):
