@@ -685,16 +685,19 @@ Status backward_input_direct(const Shape& s, const float* dy, const float* w, co
         const int64_t n = i / s.C, g = i % s.C;
         float* d = dx + i * s.I;
         const float b = bias ? bias[g] : 0.0f;
-        for (int64_t j = 0; j < s.I; ++j) d[j] = b;
+        if (!flip)
+            for (int64_t j = 0; j < s.I; ++j) d[j] = b;
         std::vector<float> wf(flip ? static_cast<size_t>(s.T) : 0);  // one channel's taps
         for (int64_t m = 0; m < s.OCg; ++m) {
             const int64_t o = g * s.OCg + m;
             const float* dyp = dy + (n * s.OC + o) * s.P;
             const bool last = m + 1 == s.OCg;
             if (flip) {
+                // the first output channel starts dx from the bias, the others add to it
                 for (int64_t q = 0; q < s.T; ++q) wf[q] = w[o * s.T + (s.T - 1 - q)];
-                k.direct_forward(fg, dyp, wf.data(), 1, nullptr, 1, relu && last ? 1 : 0, d, s.I,
-                                 ws.floats() + t * ds.floats, ds.floats);
+                k.direct_forward(fg, dyp, wf.data(), 1, &b, m > 0 ? 1 : 0,
+                                 relu && last ? 1 : 0, d, s.I, ws.floats() + t * ds.floats,
+                                 ds.floats);
             } else {
                 k.dw_backward_input_add(s.geom, dyp, w + o * s.T, d);
             }
