@@ -3,8 +3,8 @@
 _C is built from engine/**/*.cpp (the pure C++ engine) and csrc/*.cpp (the pybind11 boundary).
 Hot kernels come in ISA variants inside one build: a source named `*__avx2.cpp` or
 `*__avx512.cpp` is compiled with that ISA's flags, everything else for baseline x86-64, and the
-variant is chosen at import time from CPU detection. Never -march=native: the build must run on
-any x86-64 CPU.
+variant is chosen at import time from CPU detection. Never compile for the build machine's own
+CPU (no native -march): the build must run on any x86-64 CPU.
 """
 
 import os

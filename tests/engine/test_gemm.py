@@ -54,27 +54,6 @@ def uniform(rng, shape):
     return rng.uniform(-1.0, 1.0, shape).astype(np.float32)
 
 
-@pytest.fixture(params=SUPPORTED)
-def isa(request):
-    """Runs a test once per kernel variant this CPU supports, then restores the original."""
-    original = _C.isa()
-    _C._select_isa(request.param)
-    try:
-        yield request.param
-    finally:
-        _C._select_isa(original)
-
-
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    original = ce.get_num_threads()
-    ce.set_num_threads(request.param)
-    try:
-        yield request.param
-    finally:
-        ce.set_num_threads(original)
-
-
 @pytest.fixture
 def rng():
     return np.random.default_rng(20240603)
