@@ -271,6 +271,9 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     // fewer. Rows under 12 pixels waste much of a tile: conv_gemm does better there (measured on
     // 7x7 images: 2-row x 7-pixel tiles ran about 20% slower than the GEMM).
     if (OW < 12) return false;
+    // A strided 1x1 convolution reads one input column in s: the band would copy the others for
+    // nothing; the GEMM's packer gathers just those (measured ~5% faster on resnet_1x1_down).
+    if (geom.taps == 1 && geom.s[2] > 1) return false;
     const int64_t TP = 14;
     const int oc_vecs = M <= 16 ? 1 : 2;
     const int64_t TO = 16 * oc_vecs;
