@@ -898,13 +898,19 @@ struct PhaseView {
     int64_t kt[3];     // taps per dim of the phase
     int64_t klast[3], kstep[3];
     int64_t Kp;        // OCg * phase taps
-    int64_t taps() const { return kt[0] * kt[1] * kt[2]; }
-    float at(int64_t c, int64_t o, int64_t t) const {
-        const int64_t jw = t % kt[2], jh = (t / kt[2]) % kt[1], jd = t / (kt[2] * kt[1]);
-        const int64_t kd = klast[0] - jd * kstep[0], kh = klast[1] - jh * kstep[1];
-        const int64_t kw = klast[2] - jw * kstep[2];
-        return w_g[(o * Cg + c) * T + (kd * KH + kh) * KW + kw];
+    std::vector<int64_t> tap;  // phase tap -> original tap (kd*KH + kh)*KW + kw
+    void init_taps() {
+        tap.clear();
+        for (int64_t jd = 0; jd < kt[0]; ++jd)
+            for (int64_t jh = 0; jh < kt[1]; ++jh)
+                for (int64_t jw = 0; jw < kt[2]; ++jw) {
+                    const int64_t kd = klast[0] - jd * kstep[0], kh = klast[1] - jh * kstep[1];
+                    const int64_t kw = klast[2] - jw * kstep[2];
+                    tap.push_back((kd * KH + kh) * KW + kw);
+                }
     }
+    int64_t taps() const { return kt[0] * kt[1] * kt[2]; }
+    float at(int64_t c, int64_t o, int64_t t) const { return w_g[(o * Cg + c) * T + tap[t]]; }
 };
 
 // False when the phases cannot run on the direct tiles (no such kernel, narrow phases, few
@@ -971,6 +977,7 @@ bool backward_input_phases(const Shape& s, const float* dy, const float* w, cons
                 v.kstep[d] = pd[d]->k_step;
             }
             v.Kp = s.OCg * pg.taps;
+            v.init_taps();
             return v;
         };
     };
