@@ -139,8 +139,8 @@ bool conv_gemm_plan(const ConvGemm& p, ConvGemmSplit split, int threads, int64_t
     l.split = split;
     l.threads = threads < 1 || omp_in_parallel() ? 1 : threads;
     if (split != ConvGemmSplit::depth) {
-        const int64_t panels = ceil_div(p.n, g.nr);
-        if (l.threads > panels) l.threads = static_cast<int>(panels < 1 ? 1 : panels);
+        const int64_t units = ceil_div(p.n, 16);
+        if (l.threads > units) l.threads = static_cast<int>(units < 1 ? 1 : units);
     }
     // Blocks no larger than the problem needs: KC balanced over k, NC over a thread's columns.
     const int64_t k_share = split == ConvGemmSplit::depth ? ceil_div(p.k, l.threads) : p.k;
@@ -191,11 +191,13 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
     }
 
     if (split != ConvGemmSplit::depth) {
-        // Threads own whole NR-wide column panels, as evenly as possible.
-        const int64_t panels = ceil_div(p.n, g.nr);
+        // Threads own column ranges in units of 16 columns (not whole NR-wide panels: with few
+        // panels, 7 panels shared 4 + 3 left one thread twice the work of the other; a range's
+        // last panel may be narrower than NR).
+        const int64_t units = ceil_div(p.n, 16);
         auto body = [&](int t, int team) {
-            const int64_t c0 = min64(p.n, panels * t / team * g.nr);
-            const int64_t c1 = min64(p.n, panels * (t + 1) / team * g.nr);
+            const int64_t c0 = min64(p.n, units * t / team * 16);
+            const int64_t c1 = min64(p.n, units * (t + 1) / team * 16);
             run_share(p, split, g, l, a_shared, kc_shared, per_thread + t * l.per_thread, p.c,
                       true, c0, c1, 0, p.k);
         };
