@@ -44,6 +44,12 @@ AVG_CASES = [
     ((1, 2, 7, 9), (2, 3), (3, 2), (1, 0), True, True, None),
     ((1, 2, 5, 9, 37), 2, 2, 0, False, True, None),
     ((2, 1, 6, 7, 40), 3, (1, 2, 2), 1, True, False, 5),
+    # disjoint windows (stride == kernel: the single-pass backward): ragged ends, ceil mode,
+    # padding, a divisor override, 1-d and 3-d
+    ((2, 3, 11, 45), 2, 2, 0, True, True, None),
+    ((2, 2, 9, 33), 2, 2, 1, True, False, 3),
+    ((1, 2, 31), 2, 2, 0, False, True, None),
+    ((1, 2, 10, 12, 14), (2, 3, 2), (2, 3, 2), (1, 1, 0), False, False, None),
 ]
 
 # (input shape, output size)
