@@ -135,6 +135,16 @@ def test_max_pool_preallocated_outputs_and_empty_batch(rng):
     assert _C.max_pool_forward(empty, [2, 2], [2, 2], [0, 0], [1, 1]).shape == (0, 3, 4, 10)
 
 
+@pytest.mark.parametrize("shape", [(3, 37, 7, 7), (2, 20, 4, 4), (1, 33, 1, 1), (1, 17, 17, 17),
+                                   (2, 16, 5)])
+def test_global_avg_pool_many_planes(isa, threads, rng, shape):
+    # global pooling sums 16 small planes at a time on AVX-512: full blocks and a remainder
+    x = rng.standard_normal(shape).astype(np.float32)
+    out = _C.adaptive_avg_pool_forward(x, [1] * (len(shape) - 2))
+    expected = x.astype(np.float64).mean(axis=tuple(range(2, len(shape))), keepdims=True)
+    assert_close(out, expected.astype(np.float32), "pool")
+
+
 # ----- average pooling -------------------------------------------------------------------------
 
 def test_avg_pool_matches_reference(isa, threads, rng):
