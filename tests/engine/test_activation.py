@@ -192,6 +192,25 @@ def test_softmax_along_every_dim(isa, threads, rng, shape, log):
 
 
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+@pytest.mark.parametrize("n", [15, 16, 17, 32, 33, 56])
+def test_softmax_lengths_around_the_vector_width(isa, rng, n, log):
+    # rows run in 16-float vectors plus one padded vector; columns in blocks of vectors
+    forward = _C.log_softmax if log else _C.softmax
+    backward = _C.log_softmax_backward if log else _C.softmax_backward
+    x = (rng.standard_normal((3, n, n + 2)) * 4).astype(np.float32)
+    for dim in (1, 2):
+        y = forward(x, dim)
+        y64 = softmax64(x, dim, log)
+        assert_close(y, y64, "reduction", np.float32)
+        g = rng.standard_normal(x.shape).astype(np.float32)
+        if log:
+            expected = g - np.exp(y64) * g.sum(axis=dim, keepdims=True)
+        else:
+            expected = y64 * (g - (g * y64).sum(axis=dim, keepdims=True))
+        assert_close(backward(g, y, dim), expected, "reduction", np.float32)
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
 def test_softmax_is_stable_at_large_magnitudes(isa, rng, log):
     forward = _C.log_softmax if log else _C.softmax
     for scale in (1e2, 1e4, 1e30):
