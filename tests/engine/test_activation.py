@@ -109,12 +109,11 @@ def test_dense_sweep_accuracy_in_ulp(isa, name):
     normal = np.abs(expected) >= np.finfo(np.float32).tiny
     error = ulp_error(got[normal], expected[normal])
     worst = int(np.argmax(error))
-    # gelu's results just above the subnormal range (x near -13) carry the most error
-    assert error[worst] <= MAX_ULP[name] + 2 * (name == "gelu"), (
+    # (measured: sigmoid 2.5, tanh 1.5, gelu 6.5 without FMA, 5.4 with)
+    assert error[worst] <= MAX_ULP[name] + (name == "gelu"), (
         f"{name}: {error[worst]:.2f} ulp at x={x[normal][worst]!r}")
-    # subnormal results: gelu's is x (up to -14) times a subnormal Phi(x), whose rounding x
-    # magnifies, so within a few units of the smallest subnormal
-    assert np.all(np.abs(got[~normal] - expected[~normal]) <= 8 * 2.0 ** -149)
+    # subnormal results (gelu near x = -13.5): within two units of the smallest subnormal
+    assert np.all(np.abs(got[~normal] - expected[~normal]) <= 2 * 2.0 ** -149)
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
