@@ -44,6 +44,12 @@ AVG_CASES = [
     ((1, 2, 7, 9), (2, 3), (3, 2), (1, 0), True, True, None),
     ((1, 2, 5, 9, 37), 2, 2, 0, False, True, None),
     ((2, 1, 6, 7, 40), 3, (1, 2, 2), 1, True, False, 5),
+    # disjoint windows (stride == kernel: the single-pass backward): ragged ends, ceil mode,
+    # padding, a divisor override, 1-d and 3-d
+    ((2, 3, 11, 45), 2, 2, 0, True, True, None),
+    ((2, 2, 9, 33), 2, 2, 1, True, False, 3),
+    ((1, 2, 31), 2, 2, 0, False, True, None),
+    ((1, 2, 10, 12, 14), (2, 3, 2), (2, 3, 2), (1, 1, 0), False, False, None),
 ]
 
 # (input shape, output size)
@@ -127,6 +133,16 @@ def test_max_pool_preallocated_outputs_and_empty_batch(rng):
     np.testing.assert_array_equal(idx, expected_idx)
     empty = np.zeros((0, 3, 9, 20), dtype=np.float32)
     assert _C.max_pool_forward(empty, [2, 2], [2, 2], [0, 0], [1, 1]).shape == (0, 3, 4, 10)
+
+
+@pytest.mark.parametrize("shape", [(3, 37, 7, 7), (2, 20, 4, 4), (1, 33, 1, 1), (1, 17, 17, 17),
+                                   (2, 16, 5)])
+def test_global_avg_pool_many_planes(isa, threads, rng, shape):
+    # global pooling sums 16 small planes at a time on AVX-512: full blocks and a remainder
+    x = rng.standard_normal(shape).astype(np.float32)
+    out = _C.adaptive_avg_pool_forward(x, [1] * (len(shape) - 2))
+    expected = x.astype(np.float64).mean(axis=tuple(range(2, len(shape))), keepdims=True)
+    assert_close(out, expected.astype(np.float32), "pool")
 
 
 # ----- average pooling -------------------------------------------------------------------------
