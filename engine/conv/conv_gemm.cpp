@@ -53,6 +53,27 @@ struct TileStore {
     bool epilogue;
 };
 
+// dst[i*ldc + j] (+)= src[i*lds + j] for i < rows, j < len (stores when `first`), then + bias[i]
+// and max(., 0) when given (the epilogue, on the last block of k).
+void merge_piece(const float* src, int64_t lds, float* dst, int64_t ldc, int rows, int len,
+                 bool first, const float* bias, bool relu) {
+    for (int i = 0; i < rows; ++i) {
+        const float* s = src + i * lds;
+        float* d = dst + i * ldc;
+        if (first) {
+            for (int j = 0; j < len; ++j) d[j] = s[j];
+        } else {
+            for (int j = 0; j < len; ++j) d[j] += s[j];
+        }
+        if (bias) {
+            const float b = bias[i];
+            for (int j = 0; j < len; ++j) d[j] += b;
+        }
+        if (relu)
+            for (int j = 0; j < len; ++j) d[j] = d[j] < 0.0f ? 0.0f : d[j];
+    }
+}
+
 void macro_kernel(const GemmKernels& g, const TileStore& ts, const float* ap, const float* bp,
                   int64_t kcb, int64_t jc, int64_t ncb, bool first, bool last, float* tile) {
     const ConvGemm& p = *ts.p;
@@ -79,18 +100,16 @@ void macro_kernel(const GemmKernels& g, const TileStore& ts, const float* ap, co
                 g.ukr(kcb, a_panel, b_panel, c, C.ldc, mt, nt, &direct);
                 continue;
             }
-            // The tile straddles two segments (images): compute it apart, then merge.
+            // The tile straddles segments (images): compute it apart, then add it to C one
+            // segment's piece at a time (rows of contiguous columns).
             g.ukr(kcb, a_panel, b_panel, tile, nr, mt, nt, &scratch);
-            for (int jj = 0; jj < nt; ++jj) {
-                const int64_t col = j + jj;
-                float* dst = C.base + (col / C.seg) * C.seg_stride + (col % C.seg) + ir * C.ldc;
-                for (int i = 0; i < mt; ++i) {
-                    float v = tile[i * nr + jj];
-                    if (!first) v += dst[i * C.ldc];
-                    if (epi && p.bias_row) v += p.bias_row[ir + i];
-                    if (epi && p.relu) v = v < 0.0f ? 0.0f : v;
-                    dst[i * C.ldc] = v;
-                }
+            int64_t s = seg, col = j - seg * C.seg;
+            for (int jj = 0; jj < nt; ++s, col = 0) {
+                const int len = static_cast<int>(min64(nt - jj, C.seg - col));
+                float* dst = C.base + s * C.seg_stride + ir * C.ldc + col;
+                merge_piece(tile + jj, nr, dst, C.ldc, mt, len, first,
+                            epi ? direct.bias_row : nullptr, epi && p.relu);
+                jj += len;
             }
         }
     }
@@ -179,14 +198,22 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
     int64_t kc_shared = 0;
     if (split == ConvGemmSplit::columns_shared_a) {
         // A once, in blocks of k: block pc at a_shared + pc * m_pad, MR-panels of kcb x MR.
+        // Panel by panel, all blocks of k of one panel together: a source row (a weight row,
+        // k contiguous) is then read in one sweep, not in KC-long pieces far apart (packing
+        // 512 x 4608 weights block by block took twice as long).
         kc_shared = balanced(p.k, l.kc, 1);
         const int64_t blocks = ceil_div(p.k, kc_shared);
-        const int pack_threads = static_cast<int>(min64(threads, blocks));
+        const int64_t panels = ceil_div(p.m, g.mr);
+        const int pack_threads = static_cast<int>(min64(threads, panels));
 #pragma omp parallel for num_threads(pack_threads) schedule(static) if (pack_threads > 1)
-        for (int64_t b = 0; b < blocks; ++b) {
-            const int64_t pc = b * kc_shared;
-            p.a.pack(p.a.ctx, pc, min64(kc_shared, p.k - pc), 0, p.m, g.mr,
-                     a_shared + pc * l.m_pad);
+        for (int64_t q = 0; q < panels; ++q) {
+            const int64_t i0 = q * g.mr;
+            for (int64_t b = 0; b < blocks; ++b) {
+                const int64_t pc = b * kc_shared;
+                const int64_t kcb = min64(kc_shared, p.k - pc);
+                p.a.pack(p.a.ctx, pc, kcb, i0, min64(g.mr, p.m - i0), g.mr,
+                         a_shared + pc * l.m_pad + i0 * kcb);
+            }
         }
     }
 
