@@ -2,12 +2,14 @@
 // engine/gemm/README.md (whose measured loop order, A micro-panel outer and B micro-panels
 // inner, it keeps):
 //
-//   columns_shared_a:                         columns / depth:
+//   columns_shared_a, all of A beforehand:    the other splits:
 //   for jc in my columns by NC:               for pc in my k by KC:
-//     for pc in k by KC:                        pack op(A)[:, pc:+KC] -> Ap (mine)
-//       Ap = shared A block pc (packed once)    for jc in my columns by NC:
-//       pack op(B)[pc:+KC, jc:+NC] -> Bp          pack op(B)[pc:+KC, jc:+NC] -> Bp
-//       macro(Ap, Bp)                             macro(Ap, Bp)
+//     for pc in k by KC:                        Ap = op(A)[:, pc:+KC], packed by me (columns,
+//       Ap = shared A block pc                    depth) or by all threads, each a share of
+//       pack op(B)[pc:+KC, jc:+NC] -> Bp          its panels, then a barrier (shared by block)
+//       macro(Ap, Bp)                           for jc in my columns by NC:
+//                                                 pack op(B)[pc:+KC, jc:+NC] -> Bp
+//                                                 macro(Ap, Bp)
 //
 //   macro: for ir in m by MR:  for jr in NC by NR:  ukr(KC, Ap[ir], Bp[jr], C tile)
 //
@@ -35,13 +37,16 @@ int64_t balanced(int64_t total, int64_t limit, int64_t unit) {
 }
 
 void layout(const ConvGemm& p, ConvGemmPlan* l, int mr, int nr) {
+    const bool shared = l->split == ConvGemmSplit::columns_shared_a;
     l->m_pad = round_up(p.m, mr);
-    l->a_shared = l->split == ConvGemmSplit::columns_shared_a ? round_up(l->m_pad * p.k, 16) : 0;
+    l->a_block = round_up(l->m_pad * l->kc, 16);
+    l->a_shared = 0;
+    if (shared) l->a_shared = l->a_by_block ? (l->threads > 1 ? 2 : 1) * l->a_block
+                                            : round_up(l->m_pad * p.k, 16);
     l->b_block = round_up(l->kc * l->nc, 16);
-    l->a_block = l->split == ConvGemmSplit::columns_shared_a ? 0 : round_up(l->m_pad * l->kc, 16);
     l->tile = round_up(static_cast<int64_t>(mr) * nr, 16);
     l->partial = l->split == ConvGemmSplit::depth ? round_up(p.m * p.n, 16) : 0;
-    l->per_thread = l->b_block + l->a_block + l->tile + l->partial;
+    l->per_thread = l->b_block + (shared ? 0 : l->a_block) + l->tile + l->partial;
     l->floats = l->a_shared + l->threads * l->per_thread;
 }
 
@@ -115,17 +120,17 @@ void macro_kernel(const GemmKernels& g, const TileStore& ts, const float* ap, co
     }
 }
 
-// One thread's share: columns [c0, c1) x depth [k0, k1) into C.
+// One thread's share: columns [c0, c1) x depth [k0, k1) into C; thread t of `team`.
 void run_share(const ConvGemm& p, ConvGemmSplit split, const GemmKernels& g, const ConvGemmPlan& l,
-               const float* a_shared, int64_t kc_shared, float* mine, const SegmentedC& C,
-               bool epilogue, int64_t c0, int64_t c1, int64_t k0, int64_t k1) {
-    if (c0 >= c1 || k0 >= k1) return;
+               float* a_shared, int64_t kc_shared, float* mine, const SegmentedC& C,
+               bool epilogue, int64_t c0, int64_t c1, int64_t k0, int64_t k1, int t, int team) {
     float* bbuf = mine;
     float* abuf = mine + l.b_block;
-    float* tile = abuf + l.a_block;
+    const bool shared = split == ConvGemmSplit::columns_shared_a;
+    float* tile = abuf + (shared ? 0 : l.a_block);
     const TileStore ts{&p, &C, epilogue};
     const int64_t nc = balanced(c1 - c0, l.nc, g.nr);
-    if (split == ConvGemmSplit::columns_shared_a) {
+    if (shared && !l.a_by_block) {  // all of A packed beforehand: block pc at pc * m_pad
         for (int64_t jc = c0; jc < c1; jc += nc) {
             const int64_t ncb = min64(nc, c1 - jc);
             for (int64_t pc = k0; pc < k1; pc += kc_shared) {
@@ -138,13 +143,30 @@ void run_share(const ConvGemm& p, ConvGemmSplit split, const GemmKernels& g, con
         return;
     }
     const int64_t kc = balanced(k1 - k0, l.kc, 1);
-    for (int64_t pc = k0; pc < k1; pc += kc) {
+    const int64_t panels = ceil_div(p.m, g.mr);
+    int64_t b = 0;
+    for (int64_t pc = k0; pc < k1; pc += kc, ++b) {
         const int64_t kcb = min64(kc, k1 - pc);
-        p.a.pack(p.a.ctx, pc, kcb, 0, p.m, g.mr, abuf);
+        float* ap = abuf;
+        if (shared) {
+            // Every thread packs its share of the block's panels, then waits for the others.
+            // Two buffers: a thread packing block b + 1 cannot overwrite block b while another
+            // still reads it (that one has not yet passed the barrier of block b + 1).
+            ap = a_shared + (team > 1 ? (b % 2) * l.a_block : 0);
+            const int64_t q0 = panels * t / team, q1 = panels * (t + 1) / team;
+            if (q0 < q1)
+                p.a.pack(p.a.ctx, pc, kcb, q0 * g.mr, min64(p.m, q1 * g.mr) - q0 * g.mr, g.mr,
+                         ap + q0 * g.mr * kcb);
+            if (team > 1) {
+#pragma omp barrier
+            }
+        } else {
+            p.a.pack(p.a.ctx, pc, kcb, 0, p.m, g.mr, abuf);
+        }
         for (int64_t jc = c0; jc < c1; jc += nc) {
             const int64_t ncb = min64(nc, c1 - jc);
             p.b.pack(p.b.ctx, pc, kcb, jc, ncb, g.nr, bbuf);
-            macro_kernel(g, ts, abuf, bbuf, kcb, jc, ncb, pc == k0, pc + kcb >= k1, tile);
+            macro_kernel(g, ts, ap, bbuf, kcb, jc, ncb, pc == k0, pc + kcb >= k1, tile);
         }
     }
 }
@@ -166,6 +188,10 @@ bool conv_gemm_plan(const ConvGemm& p, ConvGemmSplit split, int threads, int64_t
     const int64_t n_share = split == ConvGemmSplit::depth ? p.n : ceil_div(p.n, l.threads);
     l.kc = balanced(k_share, g.kc, 1);
     l.nc = balanced(n_share, g.nc, g.nr);
+    // A thread's columns in one block: A shared block by block (A stays in L2, the threads
+    // meet once per block); in several: all of A packed beforehand, each thread's C block then
+    // stays in L2 across the blocks of k.
+    l.a_by_block = n_share <= l.nc;
     layout(p, &l, g.mr, g.nr);
     while (l.floats > budget_floats && l.nc > g.nr) {
         l.nc = round_up(l.nc / 2, g.nr);
@@ -196,8 +222,8 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
     float* per_thread = workspace + l.a_shared;
 
     int64_t kc_shared = 0;
-    if (split == ConvGemmSplit::columns_shared_a) {
-        // A once, in blocks of k: block pc at a_shared + pc * m_pad, MR-panels of kcb x MR.
+    if (split == ConvGemmSplit::columns_shared_a && !l.a_by_block) {
+        // All of A, in blocks of k: block pc at a_shared + pc * m_pad, MR-panels of kcb x MR.
         // Panel by panel, all blocks of k of one panel together: a source row (a weight row,
         // k contiguous) is then read in one sweep, not in KC-long pieces far apart (packing
         // 512 x 4608 weights block by block took twice as long).
@@ -226,7 +252,7 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
             const int64_t c0 = min64(p.n, units * t / team * 16);
             const int64_t c1 = min64(p.n, units * (t + 1) / team * 16);
             run_share(p, split, g, l, a_shared, kc_shared, per_thread + t * l.per_thread, p.c,
-                      true, c0, c1, 0, p.k);
+                      true, c0, c1, 0, p.k, t, team);
         };
         if (threads == 1) {
             body(0, 1);
@@ -240,7 +266,7 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
     // Depth split: thread t sums k range t into its own C (thread 0 into C itself), then the
     // partial sums are added into C, with the epilogue, each thread a range of rows.
     if (threads == 1) {
-        run_share(p, split, g, l, nullptr, 0, per_thread, p.c, true, 0, p.n, 0, p.k);
+        run_share(p, split, g, l, nullptr, 0, per_thread, p.c, true, 0, p.n, 0, p.k, 0, 1);
         return Status::success();
     }
 #pragma omp parallel num_threads(threads)
@@ -252,7 +278,7 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
         const SegmentedC own = t == 0 ? p.c : SegmentedC{partial, p.n, p.n, 0};
         const int64_t k0 = p.k * t / team, k1 = p.k * (t + 1) / team;
         if (k0 < k1) {
-            run_share(p, split, g, l, nullptr, 0, mine, own, false, 0, p.n, k0, k1);
+            run_share(p, split, g, l, nullptr, 0, mine, own, false, 0, p.n, k0, k1, t, team);
         } else {
             for (int64_t i = 0; i < p.m; ++i)
                 for (int64_t j = 0; j < p.n; ++j) own.base[i * own.ldc + j] = 0.0f;

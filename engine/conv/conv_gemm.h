@@ -52,7 +52,8 @@ struct ConvGemm {
 
 // How the threads share the work.
 enum class ConvGemmSplit {
-    columns_shared_a,  // A packed once (all of it) and shared; threads own column ranges
+    columns_shared_a,  // A packed once and shared (block by block, packed by all threads
+                       // together, or all of it beforehand); threads own column ranges
     columns,           // threads own column ranges, each packs A per block of k itself
     depth,             // threads own ranges of k, each sums into a private C (C plain, one
                        // segment); the partial sums are added at the end
@@ -64,8 +65,11 @@ struct ConvGemmPlan {
     int threads = 1;
     int64_t kc = 0, nc = 0;  // blocks of k and of columns (<= the kernel's KC, NC)
     int64_t m_pad = 0;       // m rounded up to MR
-    int64_t a_shared = 0;    // floats: the shared packed A (columns_shared_a)
-    int64_t b_block = 0, a_block = 0, tile = 0, partial = 0;  // floats per thread
+    bool a_by_block = false; // columns_shared_a: A shared one block of k at a time
+    int64_t a_shared = 0;    // floats: the shared packed A (columns_shared_a: two blocks, one
+                             // with one thread, or all of A)
+    int64_t a_block = 0;     // floats: one packed block of A (a thread's own, or shared)
+    int64_t b_block = 0, tile = 0, partial = 0;  // floats per thread
     int64_t per_thread = 0;
     int64_t floats = 0;      // all of it
 };
