@@ -433,9 +433,7 @@ bool forward_gemm(const Shape& s, const float* x, const float* w, const float* b
     p.k = K;
     ConvGemmPlan plan;
     const int threads = gemm_threads(2.0 * s.OC * s.N * s.P * K);
-    if (!conv_gemm_plan(p, ConvGemmSplit::columns_shared_a, threads, budget_floats(), &plan) &&
-        !conv_gemm_plan(p, ConvGemmSplit::columns, threads, budget_floats(), &plan))
-        return false;
+    if (!conv_gemm_plan_auto(p, threads, budget_floats(), &plan)) return false;
     WorkspaceLease ws(plan.floats * static_cast<int64_t>(sizeof(float)));
     if (!ws.ok()) {
         *status = ws.status();
@@ -468,9 +466,7 @@ bool backward_input_gemm(const Shape& s, const float* dy, const float* w, const 
     p.k = K;
     ConvGemmPlan plan;
     const int threads = gemm_threads(2.0 * s.C * s.N * s.I * K);
-    if (!conv_gemm_plan(p, ConvGemmSplit::columns_shared_a, threads, budget_floats(), &plan) &&
-        !conv_gemm_plan(p, ConvGemmSplit::columns, threads, budget_floats(), &plan))
-        return false;
+    if (!conv_gemm_plan_auto(p, threads, budget_floats(), &plan)) return false;
     WorkspaceLease ws(plan.floats * static_cast<int64_t>(sizeof(float)));
     if (!ws.ok()) {
         *status = ws.status();

@@ -2,16 +2,14 @@
 // engine/gemm/README.md (whose measured loop order, A micro-panel outer and B micro-panels
 // inner, it keeps):
 //
-//   columns_shared_a, all of A beforehand:    the other splits:
+//   columns_shared_a:                         columns / rows / depth:
 //   for jc in my columns by NC:               for pc in my k by KC:
-//     for pc in k by KC:                        Ap = op(A)[:, pc:+KC], packed by me (columns,
-//       Ap = shared A block pc                    depth) or by all threads, each a share of
-//       pack op(B)[pc:+KC, jc:+NC] -> Bp          its panels, then a barrier (shared by block)
-//       macro(Ap, Bp)                           for jc in my columns by NC:
-//                                                 pack op(B)[pc:+KC, jc:+NC] -> Bp
-//                                                 macro(Ap, Bp)
+//     for pc in k by KC:                        pack op(A)[my rows, pc:+KC] -> Ap (mine)
+//       Ap = shared A block pc (packed once)    for jc in my columns by NC:
+//       pack op(B)[pc:+KC, jc:+NC] -> Bp          pack op(B)[pc:+KC, jc:+NC] -> Bp
+//       macro(Ap, Bp)                             macro(Ap, Bp)
 //
-//   macro: for ir in m by MR:  for jr in NC by NR:  ukr(KC, Ap[ir], Bp[jr], C tile)
+//   macro: for ir in my rows by MR:  for jr in NC by NR:  ukr(KC, Ap[ir], Bp[jr], C tile)
 //
 // The first block of a thread's k stores (beta 0), later ones accumulate; bias and ReLU come
 // with the last block, or, in the depth split, after the partial sums are added.
@@ -39,14 +37,15 @@ int64_t balanced(int64_t total, int64_t limit, int64_t unit) {
 void layout(const ConvGemm& p, ConvGemmPlan* l, int mr, int nr) {
     const bool shared = l->split == ConvGemmSplit::columns_shared_a;
     l->m_pad = round_up(p.m, mr);
-    l->a_block = round_up(l->m_pad * l->kc, 16);
-    l->a_shared = 0;
-    if (shared) l->a_shared = l->a_by_block ? (l->threads > 1 ? 2 : 1) * l->a_block
-                                            : round_up(l->m_pad * p.k, 16);
+    l->a_shared = shared ? round_up(l->m_pad * p.k, 16) : 0;
+    const int64_t a_rows = l->split == ConvGemmSplit::rows
+                               ? ceil_div(ceil_div(p.m, mr), l->threads) * mr  // a thread's rows
+                               : l->m_pad;
+    l->a_block = shared ? 0 : round_up(a_rows * l->kc, 16);
     l->b_block = round_up(l->kc * l->nc, 16);
     l->tile = round_up(static_cast<int64_t>(mr) * nr, 16);
     l->partial = l->split == ConvGemmSplit::depth ? round_up(p.m * p.n, 16) : 0;
-    l->per_thread = l->b_block + (shared ? 0 : l->a_block) + l->tile + l->partial;
+    l->per_thread = l->b_block + l->a_block + l->tile + l->partial;
     l->floats = l->a_shared + l->threads * l->per_thread;
 }
 
@@ -79,8 +78,10 @@ void merge_piece(const float* src, int64_t lds, float* dst, int64_t ldc, int row
     }
 }
 
+// Rows [i0, i1) (ap: the A panel of row i0) x columns [jc, jc + ncb) of C.
 void macro_kernel(const GemmKernels& g, const TileStore& ts, const float* ap, const float* bp,
-                  int64_t kcb, int64_t jc, int64_t ncb, bool first, bool last, float* tile) {
+                  int64_t kcb, int64_t i0, int64_t i1, int64_t jc, int64_t ncb, bool first,
+                  bool last, float* tile) {
     const ConvGemm& p = *ts.p;
     const SegmentedC& C = *ts.c;
     const int mr = g.mr, nr = g.nr;
@@ -91,9 +92,9 @@ void macro_kernel(const GemmKernels& g, const TileStore& ts, const float* ap, co
     direct.relu = epi && p.relu ? 1 : 0;
     UkrStore scratch{};
     scratch.alpha = 1.0f;
-    for (int64_t ir = 0; ir < p.m; ir += mr) {
-        const int mt = static_cast<int>(min64(mr, p.m - ir));
-        const float* a_panel = ap + ir * kcb;
+    for (int64_t ir = i0; ir < i1; ir += mr) {
+        const int mt = static_cast<int>(min64(mr, i1 - ir));
+        const float* a_panel = ap + (ir - i0) * kcb;
         direct.bias_row = epi && p.bias_row ? p.bias_row + ir : nullptr;
         for (int64_t jr = 0; jr < ncb; jr += nr) {
             const int nt = static_cast<int>(min64(nr, ncb - jr));
@@ -120,53 +121,41 @@ void macro_kernel(const GemmKernels& g, const TileStore& ts, const float* ap, co
     }
 }
 
-// One thread's share: columns [c0, c1) x depth [k0, k1) into C; thread t of `team`.
+// One thread's share of C: rows [i0, i1), columns [c0, c1), summed over k in [k0, k1).
+struct Share {
+    int64_t i0, i1, c0, c1, k0, k1;
+};
+
 void run_share(const ConvGemm& p, ConvGemmSplit split, const GemmKernels& g, const ConvGemmPlan& l,
-               float* a_shared, int64_t kc_shared, float* mine, const SegmentedC& C,
-               bool epilogue, int64_t c0, int64_t c1, int64_t k0, int64_t k1, int t, int team) {
+               const float* a_shared, int64_t kc_shared, float* mine, const SegmentedC& C,
+               bool epilogue, const Share& sh) {
+    const int64_t i0 = sh.i0, i1 = sh.i1, c0 = sh.c0, c1 = sh.c1, k0 = sh.k0, k1 = sh.k1;
     float* bbuf = mine;
     float* abuf = mine + l.b_block;
-    const bool shared = split == ConvGemmSplit::columns_shared_a;
-    float* tile = abuf + (shared ? 0 : l.a_block);
+    float* tile = abuf + l.a_block;
     const TileStore ts{&p, &C, epilogue};
     const int64_t nc = balanced(c1 - c0, l.nc, g.nr);
-    if (shared && !l.a_by_block) {  // all of A packed beforehand: block pc at pc * m_pad
+    if (split == ConvGemmSplit::columns_shared_a) {  // block pc of A at a_shared + pc * m_pad
         for (int64_t jc = c0; jc < c1; jc += nc) {
             const int64_t ncb = min64(nc, c1 - jc);
             for (int64_t pc = k0; pc < k1; pc += kc_shared) {
                 const int64_t kcb = min64(kc_shared, k1 - pc);
                 p.b.pack(p.b.ctx, pc, kcb, jc, ncb, g.nr, bbuf);
-                macro_kernel(g, ts, a_shared + pc * l.m_pad, bbuf, kcb, jc, ncb, pc == k0,
-                             pc + kcb >= k1, tile);
+                macro_kernel(g, ts, a_shared + pc * l.m_pad, bbuf, kcb, 0, p.m, jc, ncb,
+                             pc == k0, pc + kcb >= k1, tile);
             }
         }
         return;
     }
     const int64_t kc = balanced(k1 - k0, l.kc, 1);
-    const int64_t panels = ceil_div(p.m, g.mr);
-    int64_t b = 0;
-    for (int64_t pc = k0; pc < k1; pc += kc, ++b) {
+    for (int64_t pc = k0; pc < k1; pc += kc) {
         const int64_t kcb = min64(kc, k1 - pc);
-        float* ap = abuf;
-        if (shared) {
-            // Every thread packs its share of the block's panels, then waits for the others.
-            // Two buffers: a thread packing block b + 1 cannot overwrite block b while another
-            // still reads it (that one has not yet passed the barrier of block b + 1).
-            ap = a_shared + (team > 1 ? (b % 2) * l.a_block : 0);
-            const int64_t q0 = panels * t / team, q1 = panels * (t + 1) / team;
-            if (q0 < q1)
-                p.a.pack(p.a.ctx, pc, kcb, q0 * g.mr, min64(p.m, q1 * g.mr) - q0 * g.mr, g.mr,
-                         ap + q0 * g.mr * kcb);
-            if (team > 1) {
-#pragma omp barrier
-            }
-        } else {
-            p.a.pack(p.a.ctx, pc, kcb, 0, p.m, g.mr, abuf);
-        }
+        p.a.pack(p.a.ctx, pc, kcb, i0, i1 - i0, g.mr, abuf);
         for (int64_t jc = c0; jc < c1; jc += nc) {
             const int64_t ncb = min64(nc, c1 - jc);
             p.b.pack(p.b.ctx, pc, kcb, jc, ncb, g.nr, bbuf);
-            macro_kernel(g, ts, ap, bbuf, kcb, jc, ncb, pc == k0, pc + kcb >= k1, tile);
+            macro_kernel(g, ts, abuf, bbuf, kcb, i0, i1, jc, ncb, pc == k0, pc + kcb >= k1,
+                         tile);
         }
     }
 }
@@ -180,18 +169,16 @@ bool conv_gemm_plan(const ConvGemm& p, ConvGemmSplit split, int threads, int64_t
     l.split = split;
     l.threads = threads < 1 || omp_in_parallel() ? 1 : threads;
     if (split != ConvGemmSplit::depth) {
-        const int64_t units = ceil_div(p.n, 16);
+        const int64_t units = split == ConvGemmSplit::rows ? ceil_div(p.m, g.mr)
+                                                           : ceil_div(p.n, 16);
         if (l.threads > units) l.threads = static_cast<int>(units < 1 ? 1 : units);
     }
     // Blocks no larger than the problem needs: KC balanced over k, NC over a thread's columns.
+    const bool columns = split == ConvGemmSplit::columns_shared_a || split == ConvGemmSplit::columns;
     const int64_t k_share = split == ConvGemmSplit::depth ? ceil_div(p.k, l.threads) : p.k;
-    const int64_t n_share = split == ConvGemmSplit::depth ? p.n : ceil_div(p.n, l.threads);
+    const int64_t n_share = columns ? ceil_div(p.n, l.threads) : p.n;
     l.kc = balanced(k_share, g.kc, 1);
     l.nc = balanced(n_share, g.nc, g.nr);
-    // A thread's columns in one block: A shared block by block (A stays in L2, the threads
-    // meet once per block); in several: all of A packed beforehand, each thread's C block then
-    // stays in L2 across the blocks of k.
-    l.a_by_block = n_share <= l.nc;
     layout(p, &l, g.mr, g.nr);
     while (l.floats > budget_floats && l.nc > g.nr) {
         l.nc = round_up(l.nc / 2, g.nr);
@@ -204,6 +191,19 @@ bool conv_gemm_plan(const ConvGemm& p, ConvGemmSplit split, int threads, int64_t
     if (l.floats > budget_floats) return false;
     *plan = l;
     return true;
+}
+
+bool conv_gemm_plan_auto(const ConvGemm& p, int threads, int64_t budget_floats,
+                         ConvGemmPlan* plan) {
+    const GemmKernels& g = kernels().gemm;
+    const int team = threads < 1 || omp_in_parallel() ? 1 : threads;
+    if (team > 1 && p.n <= p.m && conv_gemm_plan(p, ConvGemmSplit::rows, team, budget_floats, plan))
+        return true;
+    if (ceil_div(p.n, team) <= g.nc &&
+        conv_gemm_plan(p, ConvGemmSplit::columns, team, budget_floats, plan))
+        return true;
+    return conv_gemm_plan(p, ConvGemmSplit::columns_shared_a, team, budget_floats, plan) ||
+           conv_gemm_plan(p, ConvGemmSplit::columns, team, budget_floats, plan);
 }
 
 Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
@@ -222,7 +222,7 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
     float* per_thread = workspace + l.a_shared;
 
     int64_t kc_shared = 0;
-    if (split == ConvGemmSplit::columns_shared_a && !l.a_by_block) {
+    if (split == ConvGemmSplit::columns_shared_a) {
         // All of A, in blocks of k: block pc at a_shared + pc * m_pad, MR-panels of kcb x MR.
         // Panel by panel, all blocks of k of one panel together: a source row (a weight row,
         // k contiguous) is then read in one sweep, not in KC-long pieces far apart (packing
@@ -247,12 +247,19 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
         // Threads own column ranges in units of 16 columns (not whole NR-wide panels: with few
         // panels, 7 panels shared 4 + 3 left one thread twice the work of the other; a range's
         // last panel may be narrower than NR).
-        const int64_t units = ceil_div(p.n, 16);
+        // Split rows: threads own ranges of whole MR-row panels.
+        const int64_t units = ceil_div(p.n, 16), panels = ceil_div(p.m, g.mr);
         auto body = [&](int t, int team) {
-            const int64_t c0 = min64(p.n, units * t / team * 16);
-            const int64_t c1 = min64(p.n, units * (t + 1) / team * 16);
+            Share sh{0, p.m, 0, p.n, 0, p.k};
+            if (split == ConvGemmSplit::rows) {
+                sh.i0 = min64(p.m, panels * t / team * g.mr);
+                sh.i1 = min64(p.m, panels * (t + 1) / team * g.mr);
+            } else {
+                sh.c0 = min64(p.n, units * t / team * 16);
+                sh.c1 = min64(p.n, units * (t + 1) / team * 16);
+            }
             run_share(p, split, g, l, a_shared, kc_shared, per_thread + t * l.per_thread, p.c,
-                      true, c0, c1, 0, p.k, t, team);
+                      true, sh);
         };
         if (threads == 1) {
             body(0, 1);
@@ -266,7 +273,7 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
     // Depth split: thread t sums k range t into its own C (thread 0 into C itself), then the
     // partial sums are added into C, with the epilogue, each thread a range of rows.
     if (threads == 1) {
-        run_share(p, split, g, l, nullptr, 0, per_thread, p.c, true, 0, p.n, 0, p.k, 0, 1);
+        run_share(p, split, g, l, nullptr, 0, per_thread, p.c, true, {0, p.m, 0, p.n, 0, p.k});
         return Status::success();
     }
 #pragma omp parallel num_threads(threads)
@@ -278,7 +285,8 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
         const SegmentedC own = t == 0 ? p.c : SegmentedC{partial, p.n, p.n, 0};
         const int64_t k0 = p.k * t / team, k1 = p.k * (t + 1) / team;
         if (k0 < k1) {
-            run_share(p, split, g, l, nullptr, 0, mine, own, false, 0, p.n, k0, k1, t, team);
+            run_share(p, split, g, l, nullptr, 0, mine, own, false,
+                      {0, p.m, 0, p.n, k0, k1});
         } else {
             for (int64_t i = 0; i < p.m; ++i)
                 for (int64_t j = 0; j < p.n; ++j) own.base[i * own.ldc + j] = 0.0f;

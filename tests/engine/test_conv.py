@@ -63,12 +63,13 @@ CASES = [
     ("direct_ow9_oc8", (1, 4, 9, 9), (8, 4, 3, 3), 1, 1, 1, 1),
     ("direct_ow6_s2", (1, 5, 11, 12), (20, 5, 3, 3), 2, 1, 1, 1),
     # conv_gemm on small images (rows under 12 pixels): more than one block of k (K > KC) with
-    # micro-tiles straddling images, shared by the threads block by block; channels not a
-    # multiple of MR; flipped weights cut at the ends of a block of k; 5x5 (flipped weights
-    # without permutes); strided 1x1 with short rows and with padding; groups with batch 1;
-    # dilation.
-    ("gemm_small_deep", (3, 48, 5, 5), (20, 48, 3, 3), 1, 1, 1, 1),
-    ("gemm_small_flipped_deep", (2, 13, 6, 5), (47, 13, 3, 3), 1, 1, 1, 1),
+    # micro-tiles straddling images, threads splitting columns (n > m) or rows (n <= m; both
+    # above the 2 MFLOP that get a second thread); channels not a multiple of MR; flipped
+    # weights cut at the ends of a block of k; 5x5 (flipped weights without permutes); strided
+    # 1x1 with short rows and with padding; groups with batch 1; dilation.
+    ("gemm_small_deep", (5, 48, 5, 5), (20, 48, 3, 3), 1, 1, 1, 1),
+    ("gemm_small_flipped_deep", (7, 13, 6, 5), (47, 13, 3, 3), 1, 1, 1, 1),
+    ("gemm_rows", (4, 48, 3, 4), (50, 48, 3, 3), 1, 1, 1, 1),
     ("gemm_small_5x5", (2, 8, 6, 6), (10, 8, 5, 5), 1, 2, 1, 1),
     ("gemm_1x1_s2_short_rows", (2, 6, 5, 5), (7, 6, 1, 1), 2, 0, 1, 1),
     ("gemm_1x1_s2_padded", (1, 5, 6, 7), (9, 5, 1, 1), 2, 1, 1, 1),
@@ -89,7 +90,8 @@ ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride
              "depthwise_stride2_dil", "pointwise", "pointwise_stride2", "big_kernel_7x7_s2",
              "conv1d", "conv3d", "direct_ow29_oc40", "direct_stride2_dil2", "direct_3d",
              "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2", "direct_ow7",
-             "direct_ow9_oc8", "gemm_small_deep", "gemm_small_flipped_deep", "gemm_small_5x5",
+             "direct_ow9_oc8", "gemm_small_deep", "gemm_small_flipped_deep", "gemm_rows",
+             "gemm_small_5x5",
              "gemm_1x1_s2_short_rows", "gemm_1x1_s2_padded"]
 
 
@@ -218,7 +220,7 @@ def test_conv_transpose_every_isa_and_thread_count(isa, threads, rng, name):
 # --------------------------------------------------------------------------- #
 
 @pytest.mark.parametrize("name", ["3x3", "depthwise", "pointwise", "stride2", "conv3d",
-                                  "gemm_small_deep", "gemm_1x1_s2_padded"])
+                                  "gemm_small_deep", "gemm_rows", "gemm_1x1_s2_padded"])
 def test_fused_bias_relu(rng, name):
     _, x_shape, w_shape, *args = _case(name)
     x, w, b = _random(rng, x_shape), _random(rng, w_shape), _random(rng, (w_shape[0],))
