@@ -75,6 +75,8 @@ CASES = [
     ("gemm_1x1_s2_padded", (1, 5, 6, 7), (9, 5, 1, 1), 2, 1, 1, 1),
     ("gemm_small_groups_batch1", (1, 12, 5, 5), (18, 4, 3, 3), 1, 1, 1, 3),
     ("gemm_small_dilation", (2, 6, 7, 7), (8, 6, 3, 3), 1, 2, 2, 1),
+    # Stride 2 with rows of 16+ output pixels (the weight gradient's whole-vector loads).
+    ("stride2_wide_rows", (2, 3, 9, 41), (4, 3, 7, 7), 2, 3, 1, 1),
     # Strided backward-input by phases (16+ input channels, phases 12+ wide): stride 2 and 3,
     # dilation, a 1x1 kernel (phases without taps), 2x2 stride 2, 3-D.
     ("phases_s2_3x3", (2, 16, 9, 27), (8, 16, 3, 3), 2, 1, 1, 1),
@@ -92,7 +94,7 @@ ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride
              "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2", "direct_ow7",
              "direct_ow9_oc8", "gemm_small_deep", "gemm_small_flipped_deep", "gemm_rows",
              "gemm_small_5x5",
-             "gemm_1x1_s2_short_rows", "gemm_1x1_s2_padded"]
+             "gemm_1x1_s2_short_rows", "gemm_1x1_s2_padded", "stride2_wide_rows"]
 
 
 def _case(name):
