@@ -130,6 +130,7 @@ void run_share(const ConvGemm& p, ConvGemmSplit split, const GemmKernels& g, con
                const float* a_shared, int64_t kc_shared, float* mine, const SegmentedC& C,
                bool epilogue, const Share& sh) {
     const int64_t i0 = sh.i0, i1 = sh.i1, c0 = sh.c0, c1 = sh.c1, k0 = sh.k0, k1 = sh.k1;
+    if (i0 >= i1 || c0 >= c1 || k0 >= k1) return;
     float* bbuf = mine;
     float* abuf = mine + l.b_block;
     float* tile = abuf + l.a_block;
@@ -244,10 +245,9 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
     }
 
     if (split != ConvGemmSplit::depth) {
-        // Threads own column ranges in units of 16 columns (not whole NR-wide panels: with few
-        // panels, 7 panels shared 4 + 3 left one thread twice the work of the other; a range's
-        // last panel may be narrower than NR).
-        // Split rows: threads own ranges of whole MR-row panels.
+        // Threads own ranges of whole MR-row panels (rows), or column ranges in units of 16
+        // columns (not whole NR-wide panels: with few panels, 7 panels shared 4 + 3 left one
+        // thread twice the work of the other; a range's last panel may be narrower than NR).
         const int64_t units = ceil_div(p.n, 16), panels = ceil_div(p.m, g.mr);
         auto body = [&](int t, int team) {
             Share sh{0, p.m, 0, p.n, 0, p.k};
