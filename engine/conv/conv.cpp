@@ -431,6 +431,7 @@ bool forward_gemm(const Shape& s, const float* x, const float* w, const float* b
     p.m = s.OCg;
     p.n = s.N * s.P;
     p.k = K;
+    p.c = {nullptr, s.P, s.P, s.OC * s.P};  // the base per group, below
     ConvGemmPlan plan;
     const int threads = gemm_threads(2.0 * s.OC * s.N * s.P * K);
     if (!conv_gemm_plan_auto(p, threads, budget_floats(), &plan)) return false;
@@ -464,6 +465,7 @@ bool backward_input_gemm(const Shape& s, const float* dy, const float* w, const 
     p.m = s.Cg;
     p.n = s.N * s.I;
     p.k = K;
+    p.c = {nullptr, s.I, s.I, s.C * s.I};  // the base per group, below
     ConvGemmPlan plan;
     const int threads = gemm_threads(2.0 * s.C * s.N * s.I * K);
     if (!conv_gemm_plan_auto(p, threads, budget_floats(), &plan)) return false;
@@ -498,6 +500,7 @@ bool backward_weight_gemm(const Shape& s, const float* dy, const float* x, float
     p.m = s.OCg;
     p.n = n;
     p.k = s.N * s.P;
+    p.c = {nullptr, n, n, 0};  // the base per group, below
     const int threads = gemm_threads(2.0 * s.OC * n * p.k);
     // extra work: the depth split adds (T-1) copies of dW_g, the column split packs dY_g T times
     const bool depth = threads > 1 && p.m * p.n < p.m * p.k;

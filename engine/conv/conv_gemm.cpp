@@ -45,16 +45,19 @@ void layout(const ConvGemm& p, ConvGemmPlan* l, int mr, int nr) {
     l->b_block = round_up(l->kc * l->nc, 16);
     l->tile = round_up(static_cast<int64_t>(mr) * nr, 16);
     l->partial = l->split == ConvGemmSplit::depth ? round_up(p.m * p.n, 16) : 0;
-    l->per_thread = l->b_block + l->a_block + l->tile + l->partial;
+    l->per_thread = l->b_block + l->a_block + l->tile + l->partial + l->acc;
     l->floats = l->a_shared + l->threads * l->per_thread;
 }
 
 // C tile (rows ir.., columns j..) of the micro-kernel's output: `first` stores, later blocks
-// add; `last` applies the epilogue (when `epilogue`).
+// add; `last` applies the epilogue (when `epilogue`). With `acc`, tiles go to the thread's
+// plain block instead: element (i, j) at acc[(i - i0)*acc_ld + (j - c0)], no epilogue.
 struct TileStore {
     const ConvGemm* p;
     const SegmentedC* c;
     bool epilogue;
+    float* acc;
+    int64_t acc_ld, i0, c0;
 };
 
 // dst[i*ldc + j] (+)= src[i*lds + j] for i < rows, j < len (stores when `first`), then + bias[i]
@@ -85,7 +88,7 @@ void macro_kernel(const GemmKernels& g, const TileStore& ts, const float* ap, co
     const ConvGemm& p = *ts.p;
     const SegmentedC& C = *ts.c;
     const int mr = g.mr, nr = g.nr;
-    const bool epi = last && ts.epilogue;
+    const bool epi = last && ts.epilogue && !ts.acc;
     UkrStore direct{};
     direct.alpha = 1.0f;
     direct.beta = first ? 0.0f : 1.0f;
@@ -100,6 +103,11 @@ void macro_kernel(const GemmKernels& g, const TileStore& ts, const float* ap, co
             const int nt = static_cast<int>(min64(nr, ncb - jr));
             const int64_t j = jc + jr;
             const float* b_panel = bp + jr * kcb;
+            if (ts.acc) {
+                float* c = ts.acc + (ir - ts.i0) * ts.acc_ld + (j - ts.c0);
+                g.ukr(kcb, a_panel, b_panel, c, ts.acc_ld, mt, nt, &direct);
+                continue;
+            }
             const int64_t seg = j / C.seg;
             if ((j + nt - 1) / C.seg == seg) {
                 float* c = C.base + seg * C.seg_stride + ir * C.ldc + (j - seg * C.seg);
@@ -134,7 +142,8 @@ void run_share(const ConvGemm& p, ConvGemmSplit split, const GemmKernels& g, con
     float* bbuf = mine;
     float* abuf = mine + l.b_block;
     float* tile = abuf + l.a_block;
-    const TileStore ts{&p, &C, epilogue};
+    float* acc = l.acc > 0 ? tile + l.tile + l.partial : nullptr;
+    const TileStore ts{&p, &C, epilogue, acc, l.acc_ld, i0, c0};
     const int64_t nc = balanced(c1 - c0, l.nc, g.nr);
     if (split == ConvGemmSplit::columns_shared_a) {  // block pc of A at a_shared + pc * m_pad
         for (int64_t jc = c0; jc < c1; jc += nc) {
@@ -159,6 +168,15 @@ void run_share(const ConvGemm& p, ConvGemmSplit split, const GemmKernels& g, con
                          tile);
         }
     }
+    // The plain block to C, one segment's piece at a time, with the epilogue.
+    for (int64_t col = c0; acc != nullptr && col < c1;) {
+        const int64_t seg = col / C.seg, off = col - seg * C.seg;
+        const int len = static_cast<int>(min64(c1 - col, C.seg - off));
+        merge_piece(acc + (col - c0), l.acc_ld, C.base + seg * C.seg_stride + i0 * C.ldc + off,
+                    C.ldc, static_cast<int>(i1 - i0), len, true,
+                    epilogue && p.bias_row ? p.bias_row + i0 : nullptr, epilogue && p.relu);
+        col += len;
+    }
 }
 
 }  // namespace
@@ -180,7 +198,23 @@ bool conv_gemm_plan(const ConvGemm& p, ConvGemmSplit split, int threads, int64_t
     const int64_t n_share = columns ? ceil_div(p.n, l.threads) : p.n;
     l.kc = balanced(k_share, g.kc, 1);
     l.nc = balanced(n_share, g.nc, g.nr);
+    // Images narrower than a few micro-tiles (most tiles straddle two) and several blocks of k:
+    // a thread sums its share in a plain block (up to 1 MiB) and writes it to C once, instead
+    // of through the scratch tile on every block of k (resnet_l4: 49-column images, 12 blocks).
+    if ((split == ConvGemmSplit::columns || split == ConvGemmSplit::rows) && p.c.seg < p.n &&
+        p.c.seg < 4 * g.nr && p.k > l.kc) {
+        const int64_t rows = split == ConvGemmSplit::rows
+                                 ? ceil_div(ceil_div(p.m, g.mr), l.threads) * g.mr
+                                 : p.m;
+        l.acc_ld = round_up(n_share + 16, 16);  // column shares are whole units of 16, plus one
+        l.acc = rows * l.acc_ld;
+        if (l.acc > (int64_t{1} << 18)) l.acc = l.acc_ld = 0;
+    }
     layout(p, &l, g.mr, g.nr);
+    if (l.floats > budget_floats && l.acc > 0) {
+        l.acc = l.acc_ld = 0;
+        layout(p, &l, g.mr, g.nr);
+    }
     while (l.floats > budget_floats && l.nc > g.nr) {
         l.nc = round_up(l.nc / 2, g.nr);
         layout(p, &l, g.mr, g.nr);

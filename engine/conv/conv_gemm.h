@@ -68,11 +68,13 @@ struct ConvGemmPlan {
     int64_t m_pad = 0;       // m rounded up to MR
     int64_t a_shared = 0;    // floats: the shared packed A (columns_shared_a)
     int64_t b_block = 0, a_block = 0, tile = 0, partial = 0;  // floats per thread
+    int64_t acc = 0, acc_ld = 0;  // a thread's plain C block (floats, row stride), or 0
     int64_t per_thread = 0;
     int64_t floats = 0;      // all of it
 };
 
-// Plans the call within `budget_floats` of workspace: the kernel's KC x NC blocks, shrunk (NC
+// Plans the call (p's sizes and C's layout, p.c.seg, set; C's base may come later) within
+// `budget_floats` of workspace: the kernel's KC x NC blocks, shrunk (NC
 // first, down to NR, then KC) when they do not fit. Returns false when even the smallest blocks
 // do not fit (the caller then takes another path).
 bool conv_gemm_plan(const ConvGemm& p, ConvGemmSplit split, int threads, int64_t budget_floats,
