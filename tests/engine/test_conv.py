@@ -75,6 +75,10 @@ CASES = [
     ("gemm_1x1_s2_padded", (1, 5, 6, 7), (9, 5, 1, 1), 2, 1, 1, 1),
     ("gemm_small_groups_batch1", (1, 12, 5, 5), (18, 4, 3, 3), 1, 1, 1, 3),
     ("gemm_small_dilation", (2, 6, 7, 7), (8, 6, 3, 3), 1, 2, 2, 1),
+    # More columns than one NC block a thread: all of A packed once and shared (3x3 with
+    # several blocks of k; strided 1x1 above the 2 MFLOP that get a second thread).
+    ("gemm_shared_a_deep", (16, 48, 9, 9), (8, 48, 3, 3), 1, 1, 1, 1),
+    ("gemm_shared_a_1x1_s2", (4, 16, 64, 64), (16, 16, 1, 1), 2, 0, 1, 1),
     # Stride 2 with rows of 16+ output pixels (the weight gradient's whole-vector loads).
     ("stride2_wide_rows", (2, 3, 9, 41), (4, 3, 7, 7), 2, 3, 1, 1),
     # Strided backward-input by phases (16+ input channels, phases 12+ wide): stride 2 and 3,
@@ -94,7 +98,8 @@ ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride
              "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2", "direct_ow7",
              "direct_ow9_oc8", "gemm_small_deep", "gemm_small_flipped_deep", "gemm_rows",
              "gemm_small_5x5",
-             "gemm_1x1_s2_short_rows", "gemm_1x1_s2_padded", "stride2_wide_rows"]
+             "gemm_1x1_s2_short_rows", "gemm_1x1_s2_padded", "gemm_shared_a_deep",
+             "gemm_shared_a_1x1_s2", "stride2_wide_rows"]
 
 
 def _case(name):
