@@ -62,6 +62,25 @@ CASES = [
     ("direct_ow7", (2, 8, 7, 7), (40, 8, 3, 3), 1, 1, 1, 1),
     ("direct_ow9_oc8", (1, 4, 9, 9), (8, 4, 3, 3), 1, 1, 1, 1),
     ("direct_ow6_s2", (1, 5, 11, 12), (20, 5, 3, 3), 2, 1, 1, 1),
+    # conv_gemm on small images (rows under 12 pixels): more than one block of k (K > KC) with
+    # micro-tiles straddling images, threads splitting columns (n > m) or rows (n <= m; both
+    # above the 2 MFLOP that get a second thread); channels not a multiple of MR; flipped
+    # weights cut at the ends of a block of k; 5x5 (flipped weights without permutes); strided
+    # 1x1 with short rows and with padding; groups with batch 1; dilation.
+    ("gemm_small_deep", (5, 48, 5, 5), (20, 48, 3, 3), 1, 1, 1, 1),
+    ("gemm_small_flipped_deep", (7, 13, 6, 5), (47, 13, 3, 3), 1, 1, 1, 1),
+    ("gemm_rows", (4, 48, 3, 4), (50, 48, 3, 3), 1, 1, 1, 1),
+    ("gemm_small_5x5", (2, 8, 6, 6), (10, 8, 5, 5), 1, 2, 1, 1),
+    ("gemm_1x1_s2_short_rows", (2, 6, 5, 5), (7, 6, 1, 1), 2, 0, 1, 1),
+    ("gemm_1x1_s2_padded", (1, 5, 6, 7), (9, 5, 1, 1), 2, 1, 1, 1),
+    ("gemm_small_groups_batch1", (1, 12, 5, 5), (18, 4, 3, 3), 1, 1, 1, 3),
+    ("gemm_small_dilation", (2, 6, 7, 7), (8, 6, 3, 3), 1, 2, 2, 1),
+    # More columns than one NC block a thread: all of A packed once and shared (3x3 with
+    # several blocks of k; strided 1x1 above the 2 MFLOP that get a second thread).
+    ("gemm_shared_a_deep", (16, 48, 9, 9), (8, 48, 3, 3), 1, 1, 1, 1),
+    ("gemm_shared_a_1x1_s2", (4, 16, 64, 64), (16, 16, 1, 1), 2, 0, 1, 1),
+    # Stride 2 with rows of 16+ output pixels (the weight gradient's whole-vector loads).
+    ("stride2_wide_rows", (2, 3, 9, 41), (4, 3, 7, 7), 2, 3, 1, 1),
     # Strided backward-input by phases (16+ input channels, phases 12+ wide): stride 2 and 3,
     # dilation, a 1x1 kernel (phases without taps), 2x2 stride 2, 3-D.
     ("phases_s2_3x3", (2, 16, 9, 27), (8, 16, 3, 3), 2, 1, 1, 1),
@@ -77,7 +96,10 @@ ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride
              "depthwise_stride2_dil", "pointwise", "pointwise_stride2", "big_kernel_7x7_s2",
              "conv1d", "conv3d", "direct_ow29_oc40", "direct_stride2_dil2", "direct_3d",
              "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2", "direct_ow7",
-             "direct_ow9_oc8"]
+             "direct_ow9_oc8", "gemm_small_deep", "gemm_small_flipped_deep", "gemm_rows",
+             "gemm_small_5x5",
+             "gemm_1x1_s2_short_rows", "gemm_1x1_s2_padded", "gemm_shared_a_deep",
+             "gemm_shared_a_1x1_s2", "stride2_wide_rows"]
 
 
 def _case(name):
@@ -204,7 +226,8 @@ def test_conv_transpose_every_isa_and_thread_count(isa, threads, rng, name):
 # fused epilogue, algorithms, adjoint identities
 # --------------------------------------------------------------------------- #
 
-@pytest.mark.parametrize("name", ["3x3", "depthwise", "pointwise", "stride2", "conv3d"])
+@pytest.mark.parametrize("name", ["3x3", "depthwise", "pointwise", "stride2", "conv3d",
+                                  "gemm_small_deep", "gemm_rows", "gemm_1x1_s2_padded"])
 def test_fused_bias_relu(rng, name):
     _, x_shape, w_shape, *args = _case(name)
     x, w, b = _random(rng, x_shape), _random(rng, w_shape), _random(rng, (w_shape[0],))
