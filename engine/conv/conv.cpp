@@ -1116,6 +1116,40 @@ Status backward_weight_direct(const Shape& s, const float* dy, const float* x, f
     return Status::success();
 }
 
+// Stride 1 along H and W on AVX-512: dW_g^T = col(X_g) dY_g^T with col(X) broadcast from a
+// zero-padded copy of the input (bww_taps in conv_impl.inc; nothing im2col-packed). Threads own
+// ranges of rows of dW_g^T (each pads only its channels and packs dY^T itself), so every element
+// is summed in the same order whatever the team; dW_g^T goes through the workspace and is
+// transposed into dW_g at the end. False (nothing done) when the workspace cannot hold it.
+bool backward_weight_taps(const Shape& s, const float* dy, const float* x, float* dw) {
+    const ConvKernels& k = kernels().conv;
+    const ConvGeom& g = s.geom;
+    if (k.bww_taps == nullptr || g.s[1] != 1 || g.s[2] != 1) return false;
+    const int64_t n = s.Cg * s.T, ldt = round_up64(s.OCg, 16);
+    const int threads = static_cast<int>(
+        min64(gemm_threads(2.0 * s.OC * n * s.N * s.P), ceil_div(n, 24)));
+    // A thread's rows span at most ceil(n / threads) / T + 2 channels.
+    const int64_t per_thread =
+        round_up64(k.bww_taps_scratch_floats(g, min64(s.Cg, ceil_div(n, threads) / s.T + 2)), 16);
+    const int64_t floats = round_up64(n * ldt, 16) + threads * per_thread;
+    if (floats > budget_floats()) return false;
+    WorkspaceLease ws(floats * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) return false;
+    float* dwt = ws.floats();
+    for (int64_t grp = 0; grp < s.G; ++grp) {
+        float* dw_g = dw + grp * s.OCg * n;
+        for_items(threads, threads, [&](int64_t t, int) {
+            BwwTapsArgs a{&g, x + grp * s.Cg * s.I, s.C * s.I, dy + grp * s.OCg * s.P, s.OC * s.P,
+                          s.N, s.OCg, n * t / threads, n * (t + 1) / threads, dwt, ldt,
+                          dwt + round_up64(n * ldt, 16) + t * per_thread};
+            k.bww_taps(a);
+            for (int64_t o = 0; o < s.OCg; ++o)
+                for (int64_t r = a.r0; r < a.r1; ++r) dw_g[o * n + r] = dwt[r * ldt + o];
+        });
+    }
+    return true;
+}
+
 Status backward_weight_impl(const Shape& s, const float* dy, const float* x, float* dw) {
     const int64_t wsize = s.OC * s.Cg * s.T;
     if (s.N == 0) {
@@ -1125,6 +1159,10 @@ Status backward_weight_impl(const Shape& s, const float* dy, const float* x, flo
     if (is_depthwise_like(s)) {
         tls_algorithm = "direct-depthwise";
         return backward_weight_direct(s, dy, x, dw);
+    }
+    if (backward_weight_taps(s, dy, x, dw)) {
+        tls_algorithm = "taps-broadcast";
+        return Status::success();
     }
     {
         Status status;

@@ -80,6 +80,21 @@ struct FlippedWeights {
 using ConvPackB = void (*)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
                            int nr, float* dst);
 
+// dwt[r*ldt + o] = sum over images i and output pixels p of col(X_i)[r][p] * dy_i[o][p], for
+// r in [r0, r1) (r = c*taps + t) and o < ocg (columns up to 16*ceil(ocg/16) written, the rest of
+// the row zero); x and dy point at image 0, channel 0 of the group.
+struct BwwTapsArgs {
+    const ConvGeom* g;
+    const float* x;
+    int64_t x_image_stride;
+    const float* dy;
+    int64_t dy_image_stride;
+    int64_t images, ocg, r0, r1;
+    float* dwt;
+    int64_t ldt;
+    float* scratch;
+};
+
 struct ConvKernels {
     // op(B) = col(X): k = channels*taps rows, n = images*out_plane columns (forward; and the
     // backward-input of a stride-1 convolution, run as a forward one).
@@ -114,6 +129,12 @@ struct ConvKernels {
     // The direct (packing-free) micro-kernel for C/G > 1, or null where the ISA has none (the
     // passes then use conv_gemm).
     void (*direct_rows)(const DirectRows& a);
+    // The weight gradient with col(X) broadcast from a zero-padded copy of the input (AVX-512;
+    // null elsewhere; stride 1 along H and W): rows [r0, r1) of dW_g^T (see BwwTapsArgs),
+    // with bww_taps_scratch_floats(g, channels) floats of scratch for a range of rows that
+    // spans `channels` channels.
+    void (*bww_taps)(const BwwTapsArgs& a);
+    int64_t (*bww_taps_scratch_floats)(const ConvGeom& g, int64_t channels);
     // out[j*s + r] = src[r][j] for r < s, j < n (the phases of a row of stride s, interleaved).
     void (*interleave)(const float* const* src, int64_t s, int64_t n, float* out);
     //   dx += scatter of w[t] * dy, one dy plane (any stride; stride 1 runs as a direct_forward

@@ -254,10 +254,11 @@ TILES = _C.isa() == "avx512"  # the packing-free direct tiles exist in the AVX-5
      ("direct-depthwise", "direct-depthwise-scatter", "direct-depthwise")),
     ((2, 1, 9, 9), (8, 1, 3, 3), 1, 1, 1,
      ("direct-depthwise", "direct-depthwise", "direct-depthwise")),
-    ((2, 8, 9, 9), (16, 8, 3, 3), 1, 1, 1, ("conv-gemm", "conv-gemm-flipped", "conv-gemm")),
+    ((2, 8, 9, 9), (16, 8, 3, 3), 1, 1, 1,
+     ("conv-gemm", "conv-gemm-flipped", "taps-broadcast" if TILES else "conv-gemm")),
     ((2, 8, 9, 9), (16, 8, 3, 3), 2, 1, 1, ("conv-gemm", "gemm-col2im", "conv-gemm")),
     ((2, 8, 9, 20), (16, 8, 3, 3), 1, 1, 1,
-     ("direct-tiles", "direct-tiles-flipped", "conv-gemm") if TILES else
+     ("direct-tiles", "direct-tiles-flipped", "taps-broadcast") if TILES else
      ("conv-gemm", "conv-gemm-flipped", "conv-gemm")),
     ((1, 16, 9, 26), (8, 16, 3, 3), 2, 1, 1,
      ("direct-tiles" if TILES else "conv-gemm",
@@ -273,6 +274,48 @@ def test_algorithm_choice(rng, x_shape, w_shape, stride, padding, groups, algori
     K.conv_backward_weight(y, x, w_shape, stride, padding, 1, groups)
     got.append(_C.conv_last_algorithm())
     assert tuple(got) == algorithms
+
+
+# The weight gradient with col(X) broadcast from a zero-padded input copy (taps-broadcast, AVX-512,
+# stride 1 along H and W): odd sizes, batch 1, groups, dilation, a depth stride, 3-D, output
+# channels not a multiple of 16 or above 64, rows of dW^T not a multiple of the micro-tile.
+TAPS_CASES = [
+    ((3, 5, 7, 11), (6, 5, 3, 3), 1, 1, 1, 1),
+    ((1, 3, 13, 17), (70, 3, 5, 3), 1, (2, 0), (1, 2), 1),
+    ((2, 9, 4, 30), (33, 3, 3, 3), 1, 0, 1, 3),
+    ((1, 16, 9, 26), (130, 16, 3, 3), 1, 1, 2, 1),
+    ((2, 4, 6, 7, 8), (5, 4, 3, 2, 3), (2, 1, 1), 1, (1, 2, 1), 1),
+    ((2, 6, 5, 6, 7), (18, 3, 3, 3, 3), 1, 1, 1, 2),
+    ((2, 40, 5, 5), (48, 40, 1, 1), 1, 0, 1, 1),
+    ((1, 7, 1, 9), (9, 7, 1, 4), 1, (0, 2), 1, 1),
+]
+
+
+@pytest.mark.parametrize("case", TAPS_CASES)
+def test_backward_weight_taps_broadcast(isa, threads, rng, case):
+    x_shape, w_shape, *args = case
+    x = _random(rng, x_shape)
+    g = _random(rng, K.conv_geometry("t", x_shape, w_shape, *args)[3])
+    dw = K.conv_backward_weight(g, x, w_shape, *args)
+    if isa == "avx512":
+        assert _C.conv_last_algorithm() == "taps-broadcast"
+    assert_conv_close(dw, R.conv_backward_weight(_f64(g), _f64(x), w_shape, *args))
+
+
+@pytest.mark.parametrize("limit", [64 << 10, 1 << 20])
+def test_backward_weight_taps_broadcast_within_the_workspace_limit(rng, workspace_limit, threads,
+                                                                    limit):
+    """Under a small cap the pass falls back to the GEMM (the padded copy does not fit) or fits:
+    right answers either way, never above the cap."""
+    ce.set_workspace_limit(limit)
+    _C.release_workspace()
+    _C.reset_workspace_peak()
+    for x_shape, w_shape, *args in TAPS_CASES + [((2, 32, 30, 30), (64, 32, 3, 3), 1, 1, 1, 1)]:
+        x = _random(rng, x_shape)
+        g = _random(rng, K.conv_geometry("t", x_shape, w_shape, *args)[3])
+        assert_conv_close(K.conv_backward_weight(g, x, w_shape, *args),
+                          R.conv_backward_weight(_f64(g), _f64(x), w_shape, *args))
+    assert _C.workspace_peak_bytes() <= limit
 
 
 @pytest.mark.parametrize("name", ["3x3", "stride_2x3_rect", "groups3_stride", "depthwise_mult2",
