@@ -130,7 +130,7 @@ struct ConvKernels {
     // passes then use conv_gemm).
     void (*direct_rows)(const DirectRows& a);
     // The weight gradient with col(X) broadcast from a zero-padded copy of the input (AVX-512;
-    // null elsewhere; stride 1 along H and W): rows [r0, r1) of dW_g^T (see BwwTapsArgs),
+    // null elsewhere; stride 1 or 2 along W): rows [r0, r1) of dW_g^T (see BwwTapsArgs),
     // with bww_taps_scratch_floats(g, channels) floats of scratch for a range of rows that
     // spans `channels` channels.
     void (*bww_taps)(const BwwTapsArgs& a);

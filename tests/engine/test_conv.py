@@ -256,13 +256,16 @@ TILES = _C.isa() == "avx512"  # the packing-free direct tiles exist in the AVX-5
      ("direct-depthwise", "direct-depthwise", "direct-depthwise")),
     ((2, 8, 9, 9), (16, 8, 3, 3), 1, 1, 1,
      ("conv-gemm", "conv-gemm-flipped", "taps-broadcast" if TILES else "conv-gemm")),
-    ((2, 8, 9, 9), (16, 8, 3, 3), 2, 1, 1, ("conv-gemm", "gemm-col2im", "conv-gemm")),
+    ((2, 8, 9, 9), (16, 8, 3, 3), 2, 1, 1,
+     ("conv-gemm", "gemm-col2im", "taps-broadcast" if TILES else "conv-gemm")),
+    ((2, 8, 9, 9), (16, 8, 1, 1), 2, 0, 1, ("conv-gemm", "gemm-col2im", "conv-gemm")),
     ((2, 8, 9, 20), (16, 8, 3, 3), 1, 1, 1,
      ("direct-tiles", "direct-tiles-flipped", "taps-broadcast") if TILES else
      ("conv-gemm", "conv-gemm-flipped", "conv-gemm")),
     ((1, 16, 9, 26), (8, 16, 3, 3), 2, 1, 1,
      ("direct-tiles" if TILES else "conv-gemm",
-      "phases-direct-tiles" if TILES else "gemm-col2im", "conv-gemm")),
+      "phases-direct-tiles" if TILES else "gemm-col2im",
+      "taps-broadcast" if TILES else "conv-gemm")),
 ])
 def test_algorithm_choice(rng, x_shape, w_shape, stride, padding, groups, algorithms):
     """The path each pass takes (conv_last_algorithm reports the last one on this thread)."""
@@ -277,8 +280,9 @@ def test_algorithm_choice(rng, x_shape, w_shape, stride, padding, groups, algori
 
 
 # The weight gradient with col(X) broadcast from a zero-padded input copy (taps-broadcast, AVX-512,
-# stride 1 along H and W): odd sizes, batch 1, groups, dilation, a depth stride, 3-D, output
-# channels not a multiple of 16 or above 64, rows of dW^T not a multiple of the micro-tile.
+# kernels larger than 1x1, stride 1 or 2 along W): odd sizes, batch 1, groups, dilation, strides,
+# 3-D, output channels not a multiple of 16 or above 64, rows of dW^T not a multiple of the
+# micro-tile.
 TAPS_CASES = [
     ((3, 5, 7, 11), (6, 5, 3, 3), 1, 1, 1, 1),
     ((1, 3, 13, 17), (70, 3, 5, 3), 1, (2, 0), (1, 2), 1),
@@ -286,7 +290,9 @@ TAPS_CASES = [
     ((1, 16, 9, 26), (130, 16, 3, 3), 1, 1, 2, 1),
     ((2, 4, 6, 7, 8), (5, 4, 3, 2, 3), (2, 1, 1), 1, (1, 2, 1), 1),
     ((2, 6, 5, 6, 7), (18, 3, 3, 3, 3), 1, 1, 1, 2),
-    ((2, 40, 5, 5), (48, 40, 1, 1), 1, 0, 1, 1),
+    ((2, 3, 17, 19), (10, 3, 7, 7), 2, 3, 1, 1),
+    ((1, 4, 9, 12), (6, 2, 3, 3), (3, 2), 1, (2, 1), 2),
+    ((2, 5, 8, 9, 11), (7, 5, 2, 3, 3), 2, 1, 1, 1),
     ((1, 7, 1, 9), (9, 7, 1, 4), 1, (0, 2), 1, 1),
 ]
 
