@@ -1119,10 +1119,12 @@ Status backward_weight_direct(const Shape& s, const float* dy, const float* x, f
 // Kernels larger than 1x1, stride 1 or 2 along W, AVX-512: dW_g^T = col(X_g) dY_g^T with col(X)
 // broadcast from a zero-padded copy of the input (bww_taps in conv_impl.inc; nothing
 // im2col-packed; 1x1 kernels pack cheaply and stay on the GEMM, resnet_1x1_down ~5% faster
-// there). Threads own
-// ranges of rows of dW_g^T (each pads only its channels and packs dY^T itself), so every element
-// is summed in the same order whatever the team; dW_g^T goes through the workspace and is
-// transposed into dW_g at the end. False (nothing done) when the workspace cannot hold it.
+// there). dW_g^T goes through the workspace and is transposed into dW_g at the end. When the
+// images split evenly, each thread sums its share of the images into its own dW_g^T
+// (all rows; at most 1 MiB each) and the shares are added at the end: nothing is done twice.
+// Otherwise threads own ranges of rows (each pads only its channels but packs all of dY^T).
+// Either way the order of the additions depends only on the thread count. False (nothing done)
+// when the workspace cannot hold it.
 bool backward_weight_taps(const Shape& s, const float* dy, const float* x, float* dw) {
     const ConvKernels& k = kernels().conv;
     const ConvGeom& g = s.geom;
@@ -1133,24 +1135,51 @@ bool backward_weight_taps(const Shape& s, const float* dy, const float* x, float
     if (n * ldt > (int64_t{1} << 18)) return false;
     const int threads = static_cast<int>(
         min64(gemm_threads(2.0 * s.OC * n * s.N * s.P), ceil_div(n, 24)));
-    // A thread's rows span at most ceil(n / threads) / T + 2 channels.
-    const int64_t per_thread =
-        round_up64(k.bww_taps_scratch_floats(g, min64(s.Cg, ceil_div(n, threads) / s.T + 2)), 16);
-    const int64_t floats = round_up64(n * ldt, 16) + threads * per_thread;
+    const bool by_images = threads > 1 && (s.N % threads == 0 || s.N >= 4 * threads);
+    const int64_t dwt_floats = round_up64(n * ldt, 16), copies = by_images ? threads : 1;
+    // A thread's rows span all channels, or at most ceil(n / threads) / T + 2 of them.
+    const int64_t channels = by_images ? s.Cg : min64(s.Cg, ceil_div(n, threads) / s.T + 2);
+    const int64_t per_thread = round_up64(k.bww_taps_scratch_floats(g, channels), 16);
+    const int64_t floats = copies * dwt_floats + threads * per_thread;
     if (floats > budget_floats()) return false;
     WorkspaceLease ws(floats * static_cast<int64_t>(sizeof(float)));
     if (!ws.ok()) return false;
     float* dwt = ws.floats();
+    float* scratch = dwt + copies * dwt_floats;
     for (int64_t grp = 0; grp < s.G; ++grp) {
         float* dw_g = dw + grp * s.OCg * n;
-        for_items(threads, threads, [&](int64_t t, int) {
+        auto body = [&](int t, int team) {
             BwwTapsArgs a{&g, x + grp * s.Cg * s.I, s.C * s.I, dy + grp * s.OCg * s.P, s.OC * s.P,
-                          s.N, s.OCg, n * t / threads, n * (t + 1) / threads, dwt, ldt,
-                          dwt + round_up64(n * ldt, 16) + t * per_thread};
+                          s.N, s.OCg, 0, n, dwt, ldt, scratch + t * per_thread};
+            if (by_images) {
+                const int64_t n0 = s.N * t / team, n1 = s.N * (t + 1) / team;
+                a.x += n0 * a.x_image_stride;
+                a.dy += n0 * a.dy_image_stride;
+                a.images = n1 - n0;
+                a.dwt = dwt + t * dwt_floats;
+            } else {
+                a.r0 = n * t / team;
+                a.r1 = n * (t + 1) / team;
+            }
             k.bww_taps(a);
+            if (by_images) {
+#pragma omp barrier
+            }
+            // This thread's rows of dW_g^T (the sum of the copies) into dW_g.
+            const int64_t r0 = n * t / team, r1 = n * (t + 1) / team;
+            for (int64_t u = 1; u < (by_images ? team : 1); ++u)
+                for (int64_t r = r0; r < r1; ++r)
+                    for (int64_t o = 0; o < s.OCg; ++o)
+                        dwt[r * ldt + o] += dwt[u * dwt_floats + r * ldt + o];
             for (int64_t o = 0; o < s.OCg; ++o)
-                for (int64_t r = a.r0; r < a.r1; ++r) dw_g[o * n + r] = dwt[r * ldt + o];
-        });
+                for (int64_t r = r0; r < r1; ++r) dw_g[o * n + r] = dwt[r * ldt + o];
+        };
+        if (threads == 1) {
+            body(0, 1);
+        } else {
+#pragma omp parallel num_threads(threads)
+            body(omp_get_thread_num(), omp_get_num_threads());
+        }
     }
     return true;
 }
