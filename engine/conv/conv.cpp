@@ -1060,6 +1060,138 @@ bool backward_input_phases(const Shape& s, const float* dy, const float* w, cons
     return true;
 }
 
+// ---- strided backward-input with kernel == stride: one tap per output position ------------
+//
+// When every kernel size equals its stride (no dilation), e.g. the 2x2 stride-2 transposed
+// convolution of a U-Net decoder, the windows do not overlap: dX[c, i*s + k - p] receives the
+// single tap k from dY[:, i] (positions past the last window get only the bias). Each tap is then
+// a 1x1 convolution of dY, and all the taps of one dY pixel together are a 1x1 convolution with
+// Cg*T outputs: the direct tiles run that over one dY row at a time (no phases, no col2im), with the W taps kw = 0 and 1 of 16 channels in the two vectors of a tile, stored
+// interleaved straight into dX (fold 2 of DirectRows); the (kd, kh) taps are separate weight
+// blocks writing every sd-th plane and sh-th row. Bias and ReLU are fused in the store. Each
+// thread copies the dY row of every channel of the group into a small buffer (channel stride
+// padded off a multiple of 4 KiB, so the 16+ channel rows a tile reads do not evict each other
+// from L1) where it stays for all the weight blocks.
+
+// The packed weights of weight block q = (kd*KH + kh)*cblocks + cb: OCg x 32 floats, dY
+// channel o major; lane kw*16 + j holds W_g[o][cb*16 + j][kd][kh][kw] (0 past Cg).
+void pack_taps_block(const float* w_g, int64_t OCg, int64_t Cg, int64_t T, int64_t q,
+                     int64_t cblocks, float* dst) {
+    const int64_t tq = q / cblocks, c0 = q % cblocks * 16;
+    for (int64_t o = 0; o < OCg; ++o)
+        for (int64_t lane = 0; lane < 32; ++lane) {
+            const int64_t c = c0 + lane % 16, kw = lane / 16;
+            dst[o * 32 + lane] = c < Cg ? w_g[(o * Cg + c) * T + tq * 2 + kw] : 0.0f;
+        }
+}
+
+// The dY rows [lo, hi) whose row i*s + k - p falls in [0, size).
+void taps_row_range(int64_t rows, int64_t size, int64_t s, int64_t k, int64_t p, int64_t* lo,
+                    int64_t* hi) {
+    *lo = p > k ? ceil_div(p - k, s) : 0;
+    *hi = size + p - k > 0 ? min64(rows, ceil_div(size + p - k, s)) : 0;
+}
+
+// False when the shape does not qualify (kernel != stride, W kernel not 2, few channels, dY rows
+// under 14 pixels) or the packed weights and a band of one dY row per thread do not fit the
+// workspace.
+bool backward_input_taps(const Shape& s, const float* dy, const float* w, const float* bias,
+                         bool relu, float* dx, Status* status) {
+    const ConvGeom& g0 = s.geom;
+    const ConvKernels& kk = kernels().conv;
+    if (kk.direct_rows == nullptr || s.Cg < 16 || g0.k[2] != 2 || g0.out[2] < 14) return false;
+    for (int d = 0; d < 3; ++d)
+        if (g0.k[d] != g0.s[d] || (g0.k[d] > 1 && g0.d[d] != 1)) return false;
+    const int64_t OD = g0.out[0], OH = g0.out[1], OW = g0.out[2];
+    const int64_t D = g0.in[0], H = g0.in[1], W = g0.in[2];
+    const int64_t cblocks = ceil_div(s.Cg, 16);
+    const int64_t blocks = g0.k[0] * g0.k[1] * cblocks;
+    const int64_t block_floats = s.OCg * 32;
+    const int64_t wfloats = s.G * blocks * block_floats;
+    // Items: (image, group, band of b dY rows (od, oh)), at least 2 per thread; a band of every
+    // channel of the group (about 256 KiB) is copied and stays in L2 for all the weight blocks.
+    const int threads0 = gemm_threads(2.0 * s.N * s.C * s.I * s.OCg);
+    const int64_t nrows = OD * OH;
+    const int64_t ld = round_up64(OW, 16);
+    const int64_t fixed = round_up64(wfloats, 16) + round_up64(2 * s.OCg, 16);
+    const int64_t band_budget = min64(int64_t{1} << 16, (budget_floats() - fixed) / threads0);
+    int64_t b = min64(nrows, (band_budget / s.OCg - 16) / ld);
+    b = min64(b, max64(1, ceil_div(nrows, ceil_div(2 * threads0, s.N * s.G))));
+    if (b < 1) return false;
+    const int64_t cs = b * ld + 16;  // channel stride of a band (off a multiple of 4 KiB)
+    const int64_t need = fixed + threads0 * s.OCg * cs;
+    WorkspaceLease ws(need * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) {
+        *status = ws.status();
+        return true;
+    }
+    float* wpk = ws.floats();
+    int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up64(wfloats, 16));
+    for (int64_t g = 0; g < s.G; ++g)
+        for (int64_t q = 0; q < blocks; ++q)
+            pack_taps_block(w + g * s.OCg * s.Cg * s.T, s.OCg, s.Cg, s.T, q, cblocks,
+                            wpk + (g * blocks + q) * block_floats);
+    float* rows = wpk + round_up64(wfloats, 16) + round_up64(2 * s.OCg, 16);
+    for (int64_t o = 0; o < s.OCg; ++o) koff[o] = o * cs;  // dY channel o in a band
+    // Positions past the last window (output_padding) get only the bias.
+    bool covered = true;
+    for (int d = 0; d < 3; ++d) covered = covered && g0.out[d] * g0.s[d] - g0.p[d] >= g0.in[d];
+    if (!covered) {
+        fill_planes(s.N, s.C, s.I, bias, dx);
+        if (relu) relu_in_place(dx, s.N * s.C * s.I);
+    }
+    const int64_t nbands = ceil_div(nrows, b);
+    const int64_t items = s.N * s.G * nbands;
+    const int threads = static_cast<int>(min64(threads0, items));
+    for_items(items, threads, [&](int64_t item, int t) {
+        const int64_t band = item % nbands, g = item / nbands % s.G, n = item / (nbands * s.G);
+        float* buf = rows + t * s.OCg * cs;
+        const float* dy_ng = dy + (n * s.OC + g * s.OCg) * s.P;
+        const int64_t r0 = band * b, r1 = min64(nrows, r0 + b);
+        for (int64_t o = 0; o < s.OCg; ++o)
+            for (int64_t r = r0; r < r1; ++r)
+                std::memcpy(buf + o * cs + (r - r0) * ld, dy_ng + o * s.P + r * OW,
+                            static_cast<size_t>(OW) * sizeof(float));
+        for (int64_t q = 0; q < blocks; ++q)
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t od = r / OH, oh = r % OH;
+                const int64_t tq = q / cblocks, c0 = q % cblocks * 16;
+                const int64_t kd = tq / g0.k[1], kh = tq % g0.k[1];
+                DirectRows a{};
+                a.band = buf + (r - r0) * ld;
+                a.Hb = 1;
+                a.Wb = ld;
+                a.koff = koff;
+                a.K = s.OCg;
+                a.w = wpk + (g * blocks + q) * block_floats;
+                a.sd = a.sh = a.sw = 1;
+                a.od0 = a.band_od0 = od;
+                a.od1 = od + 1;
+                a.oh0 = a.band_oh0 = oh;
+                a.oh1 = oh + 1;
+                a.OH = OH;
+                a.OW = OW;
+                a.P = s.I;
+                a.oc_valid = min64(16, s.Cg - c0);
+                a.bias = bias ? bias + g * s.Cg + c0 : nullptr;
+                a.relu = relu ? 1 : 0;
+                a.oc_vecs = 2;
+                a.fold = 2;
+                a.y_d = g0.s[0] * H * W;
+                a.y_h = g0.s[1] * W;
+                a.x_pad = g0.p[2];
+                a.y_w = W;
+                taps_row_range(OD, D, g0.s[0], kd, g0.p[0], &a.od_lo, &a.od_hi);
+                taps_row_range(OH, H, g0.s[1], kh, g0.p[1], &a.oh_lo, &a.oh_hi);
+                // dY row (od, oh) lands at a.y + od*y_d + oh*y_h (formed only for rows in range)
+                a.y = dx + (n * s.C + g * s.Cg + c0) * s.I +
+                      ((kd - g0.p[0]) * H + (kh - g0.p[1])) * W;
+                kk.direct_rows(a);
+            }
+    });
+    return true;
+}
+
 Status backward_input_impl(const Shape& s, const float* dy, const float* w, const float* bias,
                            bool relu, float* dx) {
     if (s.N == 0) return Status::success();
@@ -1081,6 +1213,8 @@ Status backward_input_impl(const Shape& s, const float* dy, const float* w, cons
     }
     if (!unit_stride(s.geom)) {
         Status status;
+        tls_algorithm = "taps-direct-tiles";
+        if (backward_input_taps(s, dy, w, bias, relu, dx, &status)) return status;
         tls_algorithm = "phases-direct-tiles";
         if (backward_input_phases(s, dy, w, bias, relu, dx, &status)) return status;
     }

@@ -68,6 +68,16 @@ struct DirectRows {
     const float* bias;
     int relu;
     int oc_vecs;
+    // fold 2 (oc_vecs 2, sw 1, OW >= 14; the band is read in place, no row read past OW): the
+    // tile's channels j and j + 16 (j < 16) are the two taps kw
+    // = 0, 1 of one output channel of a convolution whose W kernel equals its W stride (2): they
+    // land on interleaved columns. Element (j, od, oh, ow) of tap f goes to
+    // y[j*P + od*y_d + oh*y_h + 2*ow + f - x_pad] when that column is in [0, y_w); rows od
+    // outside [od_lo, od_hi) or oh outside [oh_lo, oh_hi) are skipped (their output rows fall
+    // outside the output). oc_valid counts the channels (<= 16). fold 0: the layout above.
+    int fold;
+    int64_t y_d, y_h, x_pad, y_w;
+    int64_t od_lo, od_hi, oh_lo, oh_hi;
 };
 
 using ConvPackB = void (*)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,

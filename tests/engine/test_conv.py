@@ -172,6 +172,17 @@ TRANSPOSE_CASES = [
     ("conv_transpose3d", (1, 3, 3, 4, 3), (3, 2, 2, 3, 3), (2, 1, 2), (0, 1, 1), (1, 0, 0), 1, 1),
     ("k2s2_wide", (1, 4, 3, 13), (4, 16, 2, 2), 2, 0, 0, 1, 1),
     ("phases_outpad", (1, 3, 4, 12), (3, 16, 3, 3), 2, 1, 1, 1, 1),
+    # Kernel == stride with a W kernel of 2 (16+ output channels, input rows of 14+ pixels):
+    # each tap a 1x1 convolution stored straight into the output (taps-direct-tiles), with
+    # padding and output_padding (positions no tap reaches), partial 16-channel blocks, groups,
+    # an anisotropic kernel, 1-D and 3-D, and one large enough for two threads.
+    ("taps_k2s2", (2, 8, 3, 14), (8, 16, 2, 2), 2, 0, 0, 1, 1),
+    ("taps_pad_outpad_odd", (1, 5, 4, 17), (5, 20, 2, 2), 2, 1, 1, 1, 1),
+    ("taps_groups", (1, 6, 3, 15), (6, 16, 2, 2), 2, 0, (1, 0), 1, 2),
+    ("taps_k3x2", (1, 4, 3, 16), (4, 17, 3, 2), (3, 2), (2, 1), (1, 1), 1, 1),
+    ("taps_1d", (2, 4, 20), (4, 16, 2), 2, 0, 1, 1, 1),
+    ("taps_3d", (1, 3, 2, 3, 14), (3, 16, 2, 2, 2), 2, (1, 0, 1), 0, 1, 1),
+    ("taps_threads", (2, 32, 8, 30), (32, 33, 2, 2), 2, 0, 0, 1, 1),
 ]
 
 
@@ -194,7 +205,8 @@ def test_conv_transpose_passes_match_reference(rng, case):
 
 
 @pytest.mark.parametrize("name", ["k3s2p1_outpad", "depthwise_stride2", "conv_transpose3d",
-                                  "phases_outpad"])
+                                  "phases_outpad", "taps_pad_outpad_odd", "taps_3d",
+                                  "taps_threads"])
 def test_conv_transpose_every_isa_and_thread_count(isa, threads, rng, name):
     case = next(c for c in TRANSPOSE_CASES if c[0] == name)
     check_transpose(rng, *case[1:])
@@ -213,7 +225,8 @@ def test_fused_bias_relu(rng, name):
 
 
 @pytest.mark.parametrize("x_shape, w_shape", [((2, 3, 5, 4), (3, 4, 3, 3)),
-                                              ((1, 3, 4, 12), (3, 16, 3, 3))])
+                                              ((1, 3, 4, 12), (3, 16, 3, 3)),
+                                              ((1, 3, 4, 14), (3, 16, 2, 2))])
 def test_conv_transpose_fused_relu(rng, x_shape, w_shape):
     x, w, b = _random(rng, x_shape), _random(rng, w_shape), _random(rng, (w_shape[1],))
     args = (2, 1, 1, 1, 1)
@@ -250,6 +263,21 @@ def test_algorithm_choice(rng, x_shape, w_shape, stride, padding, groups, algori
     K.conv_backward_weight(y, x, w_shape, stride, padding, 1, groups)
     got.append(_C.conv_last_algorithm())
     assert tuple(got) == algorithms
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, output_padding, algorithm", [
+    ((1, 8, 3, 14), (8, 16, 2, 2), 2, 0, "taps-direct-tiles" if TILES else "gemm-col2im"),
+    ((1, 8, 3, 14), (8, 16, 2, 2), (2, 1), 0, "gemm-col2im"),  # kernel != stride along W
+    ((1, 8, 3, 14), (8, 16, 1, 2), (1, 2), (0, 1), "taps-direct-tiles" if TILES else "gemm-col2im"),
+    ((1, 8, 3, 14), (8, 8, 2, 2), 2, 0, "gemm-col2im"),  # under 16 output channels
+    ((1, 8, 3, 13), (8, 16, 2, 2), 2, 0, "gemm-col2im"),  # input rows under 14 pixels
+])
+def test_transposed_forward_algorithm(rng, x_shape, w_shape, stride, output_padding, algorithm):
+    """The transposed forward pass (a convolution's backward-input) of a kernel equal to its
+    stride takes one 1x1 convolution per tap on the direct tiles where the shape allows."""
+    x, w = _random(rng, x_shape), _random(rng, w_shape)
+    K.conv_transpose_forward(x, w, None, stride, 0, output_padding, 1, 1)
+    assert _C.conv_last_algorithm() == algorithm
 
 
 @pytest.mark.parametrize("name", ["3x3", "stride_2x3_rect", "groups3_stride", "depthwise_mult2",
