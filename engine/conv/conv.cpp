@@ -286,8 +286,9 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     // Band geometry for b output rows of the outer dim (D when OD > 1, else H).
     const bool outer_d = OD > 1;
     const int64_t outer = outer_d ? OD : OH;
-    const int64_t Wb = round_up64((ceil_div(OW, TP) * TP - 1) * geom.s[2] +
-                                  (geom.k[2] - 1) * geom.d[2] + 1, 16);
+    // (the 16-channel kernel at stride 1 reads whole 16-pixel vectors instead of 14-pixel tiles)
+    const int64_t cover = std::max(ceil_div(OW, TP) * TP, round_up64(OW, 16));
+    const int64_t Wb = round_up64((cover - 1) * geom.s[2] + (geom.k[2] - 1) * geom.d[2] + 1, 16);
     auto band_dims = [&](int64_t b, int64_t* Db, int64_t* Hb) {
         const int64_t extra = (tile_rows - 1) * geom.s[1];  // rows a last partial tile reads
         if (outer_d) {

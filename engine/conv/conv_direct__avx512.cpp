@@ -201,8 +201,77 @@ void rows_sw(const DirectRows& a) {
     else rows_impl<2, R, PW, V>(a);
 }
 
+// ---- 16 channels or fewer, stride 1: pixels along the vectors --------------------------------
+//
+// With one vector of 16 output channels per pixel, the tiles above broadcast an input value per
+// FMA (28 loads for 28 FMAs: the load ports, not the FMAs, set the pace). Turned around, a tile
+// holds 8 output channels x 3 vectors of 16 consecutive pixels (24 accumulators): per k, 3
+// unaligned input loads and 8 weight broadcasts feed 24 FMAs, and the accumulators are already
+// rows of the (OC, P) output (no transpose). The 16 packed weights of a k serve two such passes
+// (channels 0-7, then 8-15). A tile's 3 vectors run through the output rows in order (vector u
+// of the rows is pixels [16*(u % nvec), +16) of row u / nvec, nvec = ceil(OW/16)); the band must
+// hold 16*nvec columns (plus the kernel's reach) per row.
+
+constexpr int kPixVecs = 3;
+constexpr int kPixChannels = 8;
+
+// acc[j][v] = sum over k of w[k*16 + j] * src_v[koff[k] .. + 16] for j < 8 (w offset to the half).
+inline void pix_tile_sum(const float* const src[kPixVecs], const int64_t* koff, int64_t K,
+                         const float* w, __m512 acc[kPixChannels][kPixVecs]) {
+    for (int j = 0; j < kPixChannels; ++j)
+        for (int v = 0; v < kPixVecs; ++v) acc[j][v] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; ++k) {
+        const int64_t o = koff[k];
+        __m512 x[kPixVecs];
+        for (int v = 0; v < kPixVecs; ++v) x[v] = _mm512_loadu_ps(src[v] + o);
+        for (int j = 0; j < kPixChannels; ++j) {
+            const __m512 b = _mm512_set1_ps(w[j]);
+            for (int v = 0; v < kPixVecs; ++v) acc[j][v] = _mm512_fmadd_ps(b, x[v], acc[j][v]);
+        }
+        w += 16;
+    }
+}
+
+void rows_pix(const DirectRows& a) {
+    alignas(64) __m512 acc[kPixChannels][kPixVecs];
+    const int64_t nvec = (a.OW + 15) / 16;
+    const int64_t rows = a.oh1 - a.oh0;
+    const int64_t total = rows * nvec;  // vectors per output plane
+    for (int64_t od = a.od0; od < a.od1; ++od) {
+        const float* plane = a.band + (od - a.band_od0) * a.sd * a.Hb * a.Wb;
+        float* yplane = a.y + od * a.OH * a.OW;
+        for (int64_t u0 = 0; u0 < total; u0 += kPixVecs) {
+            const float* src[kPixVecs];
+            float* dst[kPixVecs];
+            __mmask16 mask[kPixVecs];
+            for (int v = 0; v < kPixVecs; ++v) {
+                // past the last vector: repeat it, store nothing
+                const int64_t u = u0 + v < total ? u0 + v : total - 1;
+                const int64_t oh = a.oh0 + u / nvec, c = (u % nvec) * 16;
+                src[v] = plane + (oh - a.band_oh0) * a.sh * a.Wb + c;
+                dst[v] = yplane + oh * a.OW + c;
+                const int64_t n = u0 + v < total ? (a.OW - c < 16 ? a.OW - c : 16) : 0;
+                mask[v] = static_cast<__mmask16>((1u << n) - 1u);
+            }
+            for (int64_t j0 = 0; j0 < a.oc_valid; j0 += kPixChannels) {
+                pix_tile_sum(src, a.koff, a.K, a.w + j0, acc);
+                for (int j = 0; j < kPixChannels && j0 + j < a.oc_valid; ++j) {
+                    const int64_t oc = j0 + j;
+                    const __m512 b = _mm512_set1_ps(a.bias ? a.bias[oc] : 0.0f);
+                    for (int v = 0; v < kPixVecs; ++v) {
+                        __m512 out = _mm512_add_ps(acc[j][v], b);
+                        if (a.relu) out = _mm512_max_ps(_mm512_setzero_ps(), out);  // NaN stays
+                        _mm512_mask_storeu_ps(dst[v] + oc * a.P, mask[v], out);
+                    }
+                }
+            }
+        }
+    }
+}
+
 void direct_rows(const DirectRows& a) {
     if (a.fold == 2) rows_fold(a);
+    else if (a.oc_vecs == 1 && a.sw == 1) rows_pix(a);
     else if (a.oc_vecs == 1) rows_sw<2, 14, 1>(a);
     else rows_sw<1, 14, 2>(a);
 }

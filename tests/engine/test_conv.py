@@ -70,6 +70,13 @@ CASES = [
     ("phases_1x1_s2", (2, 16, 5, 28), (8, 16, 1, 1), 2, 0, 1, 1),
     ("phases_groups", (1, 32, 4, 26), (4, 16, 3, 3), 2, 1, 1, 2),
     ("phases_3d", (1, 16, 4, 5, 26), (4, 16, 3, 3, 3), 2, 1, 1, 1),
+    # 16 output channels or fewer at stride 1 (forward; backward-input with 16 or fewer input
+    # channels): tiles of 8 channels x 3 pixel vectors, rows of partial vectors, a second
+    # partial half of channels, tiles running across rows and planes, dilation, 3-D, 2 threads.
+    ("pix_oc12_ow33", (2, 5, 6, 33), (12, 5, 3, 3), 1, 1, 1, 1),
+    ("pix_oc8_dil2", (1, 4, 5, 20), (8, 4, 3, 3), 1, 2, 2, 1),
+    ("pix_oc16_3d", (1, 16, 3, 5, 17), (16, 16, 3, 3, 3), 1, 1, 1, 1),
+    ("pix_threads", (2, 32, 16, 30), (16, 32, 3, 3), 1, 1, 1, 1),
 ]
 CASE_IDS = [c[0] for c in CASES]
 # The cases also run under every kernel variant and thread count.
@@ -77,7 +84,7 @@ ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride
              "depthwise_stride2_dil", "pointwise", "pointwise_stride2", "big_kernel_7x7_s2",
              "conv1d", "conv3d", "direct_ow29_oc40", "direct_stride2_dil2", "direct_3d",
              "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2", "direct_ow7",
-             "direct_ow9_oc8"]
+             "direct_ow9_oc8", "pix_oc12_ow33", "pix_oc16_3d", "pix_threads"]
 
 
 def _case(name):
@@ -216,7 +223,8 @@ def test_conv_transpose_every_isa_and_thread_count(isa, threads, rng, name):
 # fused epilogue, algorithms, adjoint identities
 # --------------------------------------------------------------------------- #
 
-@pytest.mark.parametrize("name", ["3x3", "depthwise", "pointwise", "stride2", "conv3d"])
+@pytest.mark.parametrize("name", ["3x3", "depthwise", "pointwise", "stride2", "conv3d",
+                                  "pix_oc12_ow33"])
 def test_fused_bias_relu(rng, name):
     _, x_shape, w_shape, *args = _case(name)
     x, w, b = _random(rng, x_shape), _random(rng, w_shape), _random(rng, (w_shape[0],))
