@@ -48,10 +48,11 @@ struct Im2colSource {
 //         oc_valid)
 //   y:    output channel 0 of the block in this image: y[oc*P + (od*OH + oh)*OW + ow]
 //   bias: oc_valid values or null; relu: max(., 0) after the bias.
-//   oc_vecs: 2 (tiles of 14 pixels x 32 channels, w has 32 per k) or 1 (w has 16 per k; sw 2:
-//            2 rows x 14 pixels x 16 channels, the band must then hold one more row (sh rows)
-//            below the last, read by a last tile when the row count is odd; sw 1: 8 channels x
-//            3 vectors of 16 pixels, each row read up to a whole vector past OW).
+//   oc_vecs: 2 (tiles of 14 pixels x 32 channels, w has 32 per k) or 1 (2 rows x 14 pixels x
+//            16 channels, w has 16 per k; the band must then hold one more row (sh rows) below
+//            the last, read by a last tile when the row count is odd). With sw 1 (always for
+//            oc_vecs 1, for 2 when it wastes fewer lanes) the kernel runs tiles of 8 channels x
+//            3 vectors of 16 pixels instead, reading each row up to a whole vector past OW.
 // sw is 1 or 2; the band must hold every read, including those of the pixels of the last tile
 // of a row past OW (up to a whole tile or vector).
 struct DirectRows {
