@@ -1061,6 +1061,182 @@ bool backward_input_phases(const Shape& s, const float* dy, const float* w, cons
     return true;
 }
 
+// ---- W stride 2: the two W phases of a tile together ----------------------------------------
+//
+// For 2-D and 1-D convolutions with W stride 2 the phases of one H residue rh are two stride-1
+// convolutions over the same dY rows (W residues 0 and 1, different taps and offsets). The
+// micro-kernel runs both on the same 14-pixel tile and interleaves them as it stores straight
+// into dX rows i'*sh + rh (fold 3 of DirectRows): no phase buffers, no interleave pass, and one
+// band copy of dY serves both phases. Each thread copies a band of dY rows for one rh with
+// zero padding wide enough for both phases (pad_band = the larger phase pad; the other phase's
+// offsets shift by the difference).
+
+// False when the shape does not qualify (not W stride 2, 3-D, kernel no larger than the stride,
+// few channels, phases under 12 pixels wide) or the workspace cannot hold the packed weights
+// and a band per thread.
+bool backward_input_phase_pairs(const Shape& s, const float* dy, const float* w,
+                                const float* bias, bool relu, float* dx, Status* status) {
+    const ConvGeom& g0 = s.geom;
+    const ConvKernels& kk = kernels().conv;
+    if (kk.direct_rows == nullptr || s.Cg < 16 || g0.s[2] != 2 || g0.s[1] > 8) return false;
+    if (g0.in[0] != 1 || g0.out[0] != 1 || g0.k[0] != 1) return false;
+    for (int d = 1; d < 3; ++d)
+        if (g0.s[d] > 1 && g0.k[d] * g0.d[d] <= g0.s[d]) return false;
+    const int64_t H = g0.in[1], W = g0.in[2], sh = g0.s[1];
+    PhaseDim pw[2], ph[8];
+    for (int64_t r = 0; r < 2; ++r)
+        pw[r] = phase_dim(W, g0.out[2], g0.k[2], 2, g0.d[2], g0.p[2], r);
+    for (int64_t r = 0; r < sh; ++r)
+        ph[r] = phase_dim(H, g0.out[1], g0.k[1], sh, g0.d[1], g0.p[1], r);
+    const int64_t OWp = pw[0].size;  // phase 0 is the wider one
+    if (OWp < 12) return false;
+    int64_t pad_band = 0;  // zero columns before dY in a band: the larger phase pad
+    int64_t reach = 0;     // columns a tile reads past its first, beyond the 14 pixels
+    for (int f = 0; f < 2; ++f)
+        if (pw[f].taps > 0) pad_band = max64(pad_band, pw[f].pad);
+    for (int f = 0; f < 2; ++f)
+        if (pw[f].taps > 0)
+            reach = max64(reach, (pw[f].taps - 1) * pw[f].dil + pad_band - pw[f].pad);
+    const int64_t Wb = round_up64(ceil_div(OWp, 14) * 14 + reach, 16);
+    int64_t h_reach = 0;  // extra dY rows a band holds below its phase rows
+    for (int64_t r = 0; r < sh; ++r)
+        if (ph[r].taps > 0) h_reach = max64(h_reach, (ph[r].taps - 1) * ph[r].dil);
+    // Packed weights of (rh, phase f): G x blocks of K x 32, K = OCg * taps_h * taps_w(f).
+    const int64_t blocks = ceil_div(s.Cg, 32);
+    int64_t K[8][2], woff[8][2], koff_at[8][2];
+    int64_t wfloats = 0, koffs = 0;
+    for (int64_t r = 0; r < sh; ++r)
+        for (int f = 0; f < 2; ++f) {
+            K[r][f] = s.OCg * ph[r].taps * pw[f].taps;
+            woff[r][f] = wfloats;
+            koff_at[r][f] = koffs;
+            wfloats += s.G * blocks * K[r][f] * 32;
+            koffs += K[r][f];
+        }
+    const int threads0 = gemm_threads(2.0 * s.N * s.C * s.I * s.OCg * s.T / 4.0);
+    const int64_t fixed = round_up64(wfloats, 16) + round_up64(2 * koffs, 16);
+    const int64_t band_target = min64(int64_t{1} << 18, (budget_floats() - fixed) / threads0);
+    int64_t rows_max = 0;
+    for (int64_t r = 0; r < sh; ++r) rows_max = max64(rows_max, ph[r].size);
+    if (rows_max == 0) return false;
+    // Band rows: as many as fit the target, but enough items for 2 per thread.
+    int64_t b = band_target / (s.OCg * Wb) - h_reach;
+    b = min64(b, max64(1, ceil_div(rows_max * sh, ceil_div(2 * threads0, s.N * s.G) * sh)));
+    b = min64(b, rows_max);
+    if (b < 1) return false;
+    const int64_t Hb = b + h_reach;
+    const int64_t band_floats = round_up64(s.OCg * Hb * Wb, 16);
+    const int64_t need = fixed + threads0 * band_floats;
+    WorkspaceLease ws(need * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) {
+        *status = ws.status();
+        return true;
+    }
+    float* wpk = ws.floats();
+    int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up64(wfloats, 16));
+    float* bands = wpk + fixed;
+    for (int64_t r = 0; r < sh; ++r)
+        for (int f = 0; f < 2; ++f) {
+            if (K[r][f] == 0) continue;
+            PhaseView v{};
+            v.Cg = s.Cg;
+            v.KH = g0.k[1];
+            v.KW = g0.k[2];
+            v.T = s.T;
+            v.kt[0] = 1;
+            v.kt[1] = ph[r].taps;
+            v.kt[2] = pw[f].taps;
+            v.klast[1] = ph[r].k_last;
+            v.klast[2] = pw[f].k_last;
+            v.kstep[0] = v.kstep[1] = 1;
+            v.kstep[1] = ph[r].k_step;
+            v.kstep[2] = pw[f].k_step;
+            v.init_taps();
+            const int64_t tp = v.taps();
+            int64_t* ko = koff + koff_at[r][f];
+            for (int64_t o = 0; o < s.OCg; ++o)
+                for (int64_t jh = 0; jh < ph[r].taps; ++jh)
+                    for (int64_t jw = 0; jw < pw[f].taps; ++jw)
+                        ko[(o * ph[r].taps + jh) * pw[f].taps + jw] =
+                            (o * Hb + jh * ph[r].dil) * Wb + jw * pw[f].dil + pad_band - pw[f].pad;
+            for (int64_t g = 0; g < s.G; ++g) {
+                v.w_g = w + g * s.OCg * s.Cg * s.T;
+                for (int64_t q = 0; q < blocks; ++q) {
+                    float* dst = wpk + woff[r][f] + (g * blocks + q) * K[r][f] * 32;
+                    for (int64_t o = 0, k = 0; o < s.OCg; ++o)
+                        for (int64_t t = 0; t < tp; ++t, ++k)
+                            for (int64_t j = 0; j < 32; ++j) {
+                                const int64_t c = q * 32 + j;
+                                dst[k * 32 + j] = c < s.Cg ? v.at(c, o, t) : 0.0f;
+                            }
+                }
+            }
+        }
+    // Items: (image, group, rh, band of b phase rows).
+    std::vector<int64_t> bands_of;  // (rh, first phase row) pairs
+    for (int64_t r = 0; r < sh; ++r)
+        for (int64_t i0 = 0; i0 < ph[r].size; i0 += b) {
+            bands_of.push_back(r);
+            bands_of.push_back(i0);
+        }
+    const int64_t per_image = static_cast<int64_t>(bands_of.size()) / 2;
+    const int64_t items = s.N * s.G * per_image;
+    const int threads = static_cast<int>(min64(threads0, items));
+    const int64_t OH = g0.out[1], OW = g0.out[2];
+    for_items(items, threads, [&](int64_t item, int t) {
+        const int64_t e = item % per_image, g = item / per_image % s.G;
+        const int64_t n = item / (per_image * s.G);
+        const int64_t r = bands_of[2 * e], i0 = bands_of[2 * e + 1];
+        const int64_t i1 = min64(ph[r].size, i0 + b);
+        float* buf = bands + t * band_floats;
+        if (ph[r].taps > 0) {
+            // buf[o][zh][q] = dY[o][i0 - pad_h + zh][q - pad_band] (0 outside)
+            const float* dy_ng = dy + (n * s.OC + g * s.OCg) * s.P;
+            for (int64_t o = 0; o < s.OCg; ++o)
+                for (int64_t zh = 0; zh < Hb; ++zh) {
+                    float* row = buf + (o * Hb + zh) * Wb;
+                    const int64_t ih = i0 - ph[r].pad + zh;
+                    std::memset(row, 0, static_cast<size_t>(Wb) * sizeof(float));
+                    if (ih < 0 || ih >= OH) continue;
+                    const int64_t q0 = max64(0, pad_band), q1 = min64(Wb, OW + pad_band);
+                    if (q1 > q0)
+                        std::memcpy(row + q0, dy_ng + (o * OH + ih) * OW + (q0 - pad_band),
+                                    static_cast<size_t>(q1 - q0) * sizeof(float));
+                }
+        }
+        for (int64_t q = 0; q < blocks; ++q) {
+            DirectRows a{};
+            a.band = buf;
+            a.Hb = Hb;
+            a.Wb = Wb;
+            a.koff = koff + koff_at[r][0];
+            a.K = K[r][0];
+            a.w = wpk + woff[r][0] + (g * blocks + q) * K[r][0] * 32;
+            a.koff1 = koff + koff_at[r][1];
+            a.K1 = K[r][1];
+            a.w1 = wpk + woff[r][1] + (g * blocks + q) * K[r][1] * 32;
+            a.sd = a.sh = a.sw = 1;
+            a.od0 = 0;
+            a.od1 = 1;
+            a.oh0 = a.band_oh0 = i0;
+            a.oh1 = i1;
+            a.OH = ph[r].size;
+            a.OW = OWp;
+            a.P = s.I;
+            a.y = dx + (n * s.C + g * s.Cg + q * 32) * s.I + r * W;
+            a.y_h = sh * W;
+            a.y_w = W;
+            a.oc_valid = min64(32, s.Cg - q * 32);
+            a.bias = bias ? bias + g * s.Cg + q * 32 : nullptr;
+            a.relu = relu ? 1 : 0;
+            a.oc_vecs = 2;
+            a.fold = 3;
+            kk.direct_rows(a);
+        }
+    });
+    return true;
+}
+
 // ---- strided backward-input with kernel == stride: one tap per output position ------------
 //
 // When every kernel size equals its stride (no dilation), e.g. the 2x2 stride-2 transposed
@@ -1216,6 +1392,8 @@ Status backward_input_impl(const Shape& s, const float* dy, const float* w, cons
         Status status;
         tls_algorithm = "taps-direct-tiles";
         if (backward_input_taps(s, dy, w, bias, relu, dx, &status)) return status;
+        tls_algorithm = "phase-pairs-direct-tiles";
+        if (backward_input_phase_pairs(s, dy, w, bias, relu, dx, &status)) return status;
         tls_algorithm = "phases-direct-tiles";
         if (backward_input_phases(s, dy, w, bias, relu, dx, &status)) return status;
     }

@@ -94,6 +94,8 @@ Status conv_transpose_backward_weight(const ConvParams& p, const float* dy, cons
 //                                                 backward-input as a flipped forward)
 //   taps-direct-tiles                             kernel == stride backward-input: one 1x1
 //                                                 convolution for all taps, stored interleaved
+//   phase-pairs-direct-tiles                      W stride 2 (2-D, 1-D) backward-input: both W
+//                                                 phases per tile, stored interleaved into dX
 //   phases-direct-tiles                           strided backward-input by phases on the tiles
 //   conv-gemm, conv-gemm-flipped                  the convolution GEMM driver (conv_gemm.h)
 //   gemm-col2im                                   strided backward-input: GEMM tiles + col2im

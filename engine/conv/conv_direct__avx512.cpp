@@ -195,6 +195,58 @@ void rows_fold(const DirectRows& a) {
     }
 }
 
+// fold 3: per 14-pixel tile, phase 0's 14 x 32 tile is computed, transposed and parked in
+// `spill` (32 channel rows of 16 lanes, in L1), then phase 1's; each channel's two rows are
+// interleaved into 28 consecutive columns 2*ow0 .. of the output row.
+void rows_pair(const DirectRows& a) {
+    alignas(64) __m512 acc[14][2];
+    alignas(64) float spill[32 * 16];
+    const __m512i lo_idx =
+        _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi_idx =
+        _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    for (int64_t oh = a.oh0; oh < a.oh1; ++oh) {
+        const float* rowbase = a.band + (oh - a.band_oh0) * a.sh * a.Wb;
+        float* yrow = a.y + oh * a.y_h;
+        for (int64_t ow0 = 0; ow0 < a.OW; ow0 += 14) {
+            const int64_t npix = a.OW - ow0 < 14 ? a.OW - ow0 : 14;
+            const int64_t c0 = 2 * ow0;
+            const int64_t e_hi = 2 * npix < a.y_w - c0 ? 2 * npix : a.y_w - c0;
+            const __mmask16 m_lo = lane_range(0, e_hi), m_hi = lane_range(-16, e_hi - 16);
+            __m512 t[16];
+            tile_sum<1, 1, 14, 2>(rowbase + ow0, 0, a.koff, a.K, a.w, acc);
+            for (int v = 0; v < 2; ++v) {
+                for (int l = 0; l < 16; ++l) t[l] = l < 14 ? acc[l][v] : _mm512_setzero_ps();
+                transpose16(t);
+                for (int j = 0; j < 16; ++j) _mm512_store_ps(spill + (v * 16 + j) * 16, t[j]);
+            }
+            tile_sum<1, 1, 14, 2>(rowbase + ow0, 0, a.koff1, a.K1, a.w1, acc);
+            for (int v = 0; v < 2 && v * 16 < a.oc_valid; ++v) {
+                for (int l = 0; l < 16; ++l) t[l] = l < 14 ? acc[l][v] : _mm512_setzero_ps();
+                transpose16(t);
+                for (int j = 0; j < 16 && v * 16 + j < a.oc_valid; ++j) {
+                    const int oc = v * 16 + j;
+                    const __m512 even = _mm512_load_ps(spill + oc * 16);
+                    __m512 lo = _mm512_permutex2var_ps(even, lo_idx, t[j]);
+                    __m512 hi = _mm512_permutex2var_ps(even, hi_idx, t[j]);
+                    if (a.bias) {
+                        const __m512 b = _mm512_set1_ps(a.bias[oc]);
+                        lo = _mm512_add_ps(lo, b);
+                        hi = _mm512_add_ps(hi, b);
+                    }
+                    if (a.relu) {
+                        lo = _mm512_max_ps(_mm512_setzero_ps(), lo);  // NaN stays NaN
+                        hi = _mm512_max_ps(_mm512_setzero_ps(), hi);
+                    }
+                    float* base = yrow + oc * a.P + c0;
+                    _mm512_mask_storeu_ps(base, m_lo, lo);
+                    _mm512_mask_storeu_ps(base + 16, m_hi, hi);
+                }
+            }
+        }
+    }
+}
+
 template <int R, int PW, int V>
 void rows_sw(const DirectRows& a) {
     if (a.sw == 1) rows_impl<1, R, PW, V>(a);
@@ -274,6 +326,7 @@ void rows_pix(const DirectRows& a) {
 
 void direct_rows(const DirectRows& a) {
     if (a.fold == 2) rows_fold(a);
+    else if (a.fold == 3) rows_pair(a);
     else if (a.sw == 1 && (a.oc_vecs == 1 || (a.OW + 15) / 16 * 16 < (a.OW + 13) / 14 * 14))
         rows_pix(a);
     else if (a.oc_vecs == 1) rows_sw<2, 14, 1>(a);

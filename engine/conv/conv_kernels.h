@@ -80,6 +80,13 @@ struct DirectRows {
     int fold;
     int64_t y_d, y_h, x_pad, y_w;
     int64_t od_lo, od_hi, oh_lo, oh_hi;
+    // fold 3 (oc_vecs 2, sw 1, od range of 1): the two W phases of a stride-2 backward-input.
+    // Phase 0 is the convolution above (koff, K, w), phase 1 another over the same band (koff1,
+    // K1, w1; K may be 0: all zero); output row oh, pixel ow of phase f goes to
+    // y[oc*P + oh*y_h + 2*ow + f] when that column is below y_w (tiles stored interleaved).
+    const int64_t* koff1;
+    int64_t K1;
+    const float* w1;
 };
 
 using ConvPackB = void (*)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,

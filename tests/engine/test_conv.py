@@ -70,6 +70,14 @@ CASES = [
     ("phases_1x1_s2", (2, 16, 5, 28), (8, 16, 1, 1), 2, 0, 1, 1),
     ("phases_groups", (1, 32, 4, 26), (4, 16, 3, 3), 2, 1, 1, 2),
     ("phases_3d", (1, 16, 4, 5, 26), (4, 16, 3, 3, 3), 2, 1, 1, 1),
+    # W stride 2 in 2-D and 1-D: both W phases of a tile computed together and stored
+    # interleaved (phase-pairs-direct-tiles): odd widths (the second phase one column short),
+    # 5x5 and 5x4 kernels, a partial 32-channel block, H stride 3 with dilation, 1-D, 2 threads.
+    ("pairs_5x5_oc40_odd", (2, 40, 9, 29), (24, 40, 5, 5), 2, 2, 1, 1),
+    ("pairs_5x4_pad", (1, 40, 6, 29), (8, 40, 5, 4), 2, (0, 3), 1, 1),
+    ("pairs_s3x2_dil", (1, 16, 7, 40), (3, 16, 3, 3), (3, 2), (1, 2), (2, 1), 1),
+    ("pairs_1d", (2, 16, 31), (8, 16, 3), 2, 1, 1, 1),
+    ("pairs_threads", (2, 32, 12, 30), (32, 32, 3, 3), 2, 1, 1, 1),
     # 16 output channels or fewer at stride 1 (forward; backward-input with 16 or fewer input
     # channels): tiles of 8 channels x 3 pixel vectors, rows of partial vectors, a second
     # partial half of channels, tiles running across rows and planes, dilation, 3-D, 2 threads.
@@ -84,7 +92,8 @@ ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride
              "depthwise_stride2_dil", "pointwise", "pointwise_stride2", "big_kernel_7x7_s2",
              "conv1d", "conv3d", "direct_ow29_oc40", "direct_stride2_dil2", "direct_3d",
              "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2", "direct_ow7",
-             "direct_ow9_oc8", "pix_oc12_ow33", "pix_oc16_3d", "pix_threads"]
+             "direct_ow9_oc8", "pix_oc12_ow33", "pix_oc16_3d", "pix_threads",
+             "pairs_5x5_oc40_odd", "pairs_1d", "pairs_threads"]
 
 
 def _case(name):
@@ -258,6 +267,9 @@ TILES = _C.isa() == "avx512"  # the packing-free direct tiles exist in the AVX-5
      ("direct-tiles", "direct-tiles-flipped", "conv-gemm") if TILES else
      ("conv-gemm", "conv-gemm-flipped", "conv-gemm")),
     ((1, 16, 9, 26), (8, 16, 3, 3), 2, 1, 1,
+     ("direct-tiles" if TILES else "conv-gemm",
+      "phase-pairs-direct-tiles" if TILES else "gemm-col2im", "conv-gemm")),
+    ((1, 16, 5, 9, 26), (8, 16, 3, 3, 3), 2, 1, 1,
      ("direct-tiles" if TILES else "conv-gemm",
       "phases-direct-tiles" if TILES else "gemm-col2im", "conv-gemm")),
 ])
