@@ -51,9 +51,11 @@ inline void transpose16(__m512 r[16]) {
 template <int SW, int R, int PW, int V>
 inline void tile_sum(const float* src, int64_t row_step, const int64_t* koff, int64_t K,
                      const float* w, __m512 acc[R * PW][V]) {
+    // Accumulate in locals (acc may alias memory: with it GCC kept one accumulator on the stack)
+    __m512 c[R * PW][V];
 #pragma GCC unroll 28
     for (int i = 0; i < R * PW; ++i)
-        for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
+        for (int v = 0; v < V; ++v) c[i][v] = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; ++k) {
         const float* s = src + koff[k];
         __m512 wv[V];
@@ -65,10 +67,13 @@ inline void tile_sum(const float* src, int64_t row_step, const int64_t* koff, in
             for (int i = 0; i < PW; ++i) {
                 const __m512 b = _mm512_set1_ps(s[r * row_step + i * SW]);
                 for (int v = 0; v < V; ++v)
-                    acc[r * PW + i][v] = _mm512_fmadd_ps(b, wv[v], acc[r * PW + i][v]);
+                    c[r * PW + i][v] = _mm512_fmadd_ps(b, wv[v], c[r * PW + i][v]);
             }
         }
     }
+#pragma GCC unroll 28
+    for (int i = 0; i < R * PW; ++i)
+        for (int v = 0; v < V; ++v) acc[i][v] = c[i][v];
 }
 
 // Stores rows [0, rows) x pixels [0, npix) of the tile as output channels [0, oc_valid):
