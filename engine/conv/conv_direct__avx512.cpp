@@ -7,8 +7,7 @@
 // copy of the input band (no im2col panel at all: the input is read in place, at pixel i the
 // address src + k_offset[k] + i*SW). That is the GEMM C^T = col(X)^T W^T with col(X)^T never
 // packed. At the end the 14 x 32 tile is transposed in registers (16 x 16 blocks) and stored as
-// 32 rows of 14 pixels of the (OC, P) output, with bias and ReLU (or, fold 2, as 16 rows of 28
-// values: the two vectors are the W taps kw = 0, 1 of 16 channels, interleaved as they are stored).
+// 32 rows of 14 pixels of the (OC, P) output, with bias and ReLU.
 //
 // Only <immintrin.h>/<cstdint> and our own plain declarations are included and everything but
 // init_conv_direct__avx512() has internal linkage (see elementwise_impl.inc for why).
@@ -139,67 +138,6 @@ inline __mmask16 lane_range(int64_t lo, int64_t hi) {
     return static_cast<__mmask16>(((1u << (hi - lo)) - 1u) << lo);
 }
 
-// Stores pixels [skip, 14) of a 14 x 32 tile of fold 2 (see DirectRows): vector 0 holds tap
-// kw = 0 of channels [0, 16), vector 1 tap kw = 1 of the same channels; after the transposes
-// t0[j] and t1[j] are the 14 pixels of channel j for each tap, interleaved into 28 consecutive
-// columns starting at column 2*ow0 - x_pad of the output row `y` (channel 0).
-inline void tile_store_fold(__m512 acc[14][2], int64_t ow0, int64_t skip, const DirectRows& a,
-                            float* y) {
-    __m512 t0[16], t1[16];
-    for (int l = 0; l < 16; ++l) {
-        t0[l] = l < 14 ? acc[l][0] : _mm512_setzero_ps();
-        t1[l] = l < 14 ? acc[l][1] : _mm512_setzero_ps();
-    }
-    transpose16(t0);
-    transpose16(t1);
-    const __m512i lo_idx =
-        _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    const __m512i hi_idx =
-        _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-    // element e of the 28 interleaved values goes to column c0 + e
-    const int64_t c0 = 2 * ow0 - a.x_pad;
-    const int64_t e_lo = 2 * skip > -c0 ? 2 * skip : -c0;
-    const int64_t e_hi = 28 < a.y_w - c0 ? 28 : a.y_w - c0;
-    const __mmask16 m_lo = lane_range(e_lo, e_hi), m_hi = lane_range(e_lo - 16, e_hi - 16);
-    float* base = y + c0;
-    for (int j = 0; j < a.oc_valid; ++j) {
-        __m512 lo = _mm512_permutex2var_ps(t0[j], lo_idx, t1[j]);
-        __m512 hi = _mm512_permutex2var_ps(t0[j], hi_idx, t1[j]);
-        if (a.bias) {
-            const __m512 b = _mm512_set1_ps(a.bias[j]);
-            lo = _mm512_add_ps(lo, b);
-            hi = _mm512_add_ps(hi, b);
-        }
-        if (a.relu) {
-            lo = _mm512_max_ps(_mm512_setzero_ps(), lo);  // NaN stays NaN
-            hi = _mm512_max_ps(_mm512_setzero_ps(), hi);
-        }
-        _mm512_mask_storeu_ps(base + j * a.P, m_lo, lo);
-        _mm512_mask_storeu_ps(base + j * a.P + 16, m_hi, hi);
-    }
-}
-
-// fold 2: one row of 14-pixel tiles at a time, read in place (sw 1, OW >= 14: the last tile of
-// a row is moved back to end at OW and stores only the pixels the previous tile did not);
-// rows whose output falls outside are skipped.
-void rows_fold(const DirectRows& a) {
-    alignas(64) __m512 acc[14][2];
-    for (int64_t od = a.od0; od < a.od1; ++od) {
-        if (od < a.od_lo || od >= a.od_hi) continue;
-        for (int64_t oh = a.oh0; oh < a.oh1; ++oh) {
-            if (oh < a.oh_lo || oh >= a.oh_hi) continue;
-            const float* rowbase =
-                a.band + ((od - a.band_od0) * a.sd * a.Hb + (oh - a.band_oh0) * a.sh) * a.Wb;
-            float* yrow = a.y + od * a.y_d + oh * a.y_h;
-            for (int64_t ow = 0; ow < a.OW; ow += 14) {
-                const int64_t ow0 = a.OW - ow < 14 ? a.OW - 14 : ow;
-                tile_sum<1, 1, 14, 2>(rowbase + ow0, 0, a.koff, a.K, a.w, acc);
-                tile_store_fold(acc, ow0, ow - ow0, a, yrow);
-            }
-        }
-    }
-}
-
 // fold 3: per 14-pixel tile, phase 0's 14 x 32 tile is computed, transposed and parked in
 // `spill` (32 channel rows of 16 lanes, in L1), then phase 1's; each channel's two rows are
 // interleaved into 28 consecutive columns 2*ow0 .. of the output row.
@@ -323,6 +261,62 @@ void rows_pix(const DirectRows& a) {
                         if (a.relu) out = _mm512_max_ps(_mm512_setzero_ps(), out);  // NaN stays
                         _mm512_mask_storeu_ps(dst[v] + oc * a.P, mask[v], out);
                     }
+                }
+            }
+        }
+    }
+}
+
+// fold 2 on the pixel-vector tiles: lanes of w are 2*j + kw (channel j, tap kw), so a tile's 8
+// lanes are 4 channels x both taps; the band rows [oh0, oh1) are flattened rows r = od*OH + oh
+// (row r at band + (r - band_oh0)*Wb), read in whole 16-pixel vectors. The two taps of a channel
+// are interleaved into 32 consecutive output columns per vector (no transpose).
+void rows_fold(const DirectRows& a) {
+    alignas(64) __m512 acc[kPixChannels][kPixVecs];
+    const __m512i lo_idx =
+        _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi_idx =
+        _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    const int64_t nvec = (a.OW + 15) / 16;
+    const int64_t total = (a.oh1 - a.oh0) * nvec;
+    for (int64_t u0 = 0; u0 < total; u0 += kPixVecs) {
+        const float* src[kPixVecs];
+        float* dst[kPixVecs];  // output column 0 of the vector's row, null: nothing to store
+        __mmask16 m_lo[kPixVecs], m_hi[kPixVecs];
+        for (int v = 0; v < kPixVecs; ++v) {
+            const int64_t u = u0 + v < total ? u0 + v : total - 1;
+            const int64_t r = a.oh0 + u / nvec, px = (u % nvec) * 16;
+            const int64_t od = r / a.OH, oh = r % a.OH;
+            src[v] = a.band + (r - a.band_oh0) * a.Wb + px;
+            const bool in = u0 + v < total && od >= a.od_lo && od < a.od_hi && oh >= a.oh_lo &&
+                            oh < a.oh_hi;
+            dst[v] = in ? a.y + od * a.y_d + oh * a.y_h : nullptr;
+            // element e of the 32 interleaved values goes to column c0 + e
+            const int64_t c0 = 2 * px - a.x_pad;
+            const int64_t e_lo = -c0;
+            const int64_t e_hi = 2 * (a.OW - px) < a.y_w - c0 ? 2 * (a.OW - px) : a.y_w - c0;
+            m_lo[v] = lane_range(e_lo, e_hi);
+            m_hi[v] = lane_range(e_lo - 16, e_hi - 16);
+            if (dst[v]) dst[v] += c0;
+        }
+        for (int64_t j0 = 0; j0 < 2 * a.oc_valid; j0 += kPixChannels) {
+            pix_tile_sum(src, a.koff, a.K, a.w + j0, 32, acc);
+            for (int m = 0; m < kPixChannels / 2; ++m) {
+                const int64_t c = j0 / 2 + m;
+                if (c >= a.oc_valid) break;
+                const __m512 b = _mm512_set1_ps(a.bias ? a.bias[c] : 0.0f);
+                for (int v = 0; v < kPixVecs; ++v) {
+                    if (!dst[v]) continue;
+                    __m512 lo = _mm512_permutex2var_ps(acc[2 * m][v], lo_idx, acc[2 * m + 1][v]);
+                    __m512 hi = _mm512_permutex2var_ps(acc[2 * m][v], hi_idx, acc[2 * m + 1][v]);
+                    lo = _mm512_add_ps(lo, b);
+                    hi = _mm512_add_ps(hi, b);
+                    if (a.relu) {
+                        lo = _mm512_max_ps(_mm512_setzero_ps(), lo);  // NaN stays NaN
+                        hi = _mm512_max_ps(_mm512_setzero_ps(), hi);
+                    }
+                    _mm512_mask_storeu_ps(dst[v] + c * a.P, m_lo[v], lo);
+                    _mm512_mask_storeu_ps(dst[v] + c * a.P + 16, m_hi[v], hi);
                 }
             }
         }

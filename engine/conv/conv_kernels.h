@@ -70,13 +70,14 @@ struct DirectRows {
     const float* bias;
     int relu;
     int oc_vecs;
-    // fold 2 (oc_vecs 2, sw 1, OW >= 14; the band is read in place, no row read past OW): the
-    // tile's channels j and j + 16 (j < 16) are the two taps kw
-    // = 0, 1 of one output channel of a convolution whose W kernel equals its W stride (2): they
-    // land on interleaved columns. Element (j, od, oh, ow) of tap f goes to
-    // y[j*P + od*y_d + oh*y_h + 2*ow + f - x_pad] when that column is in [0, y_w); rows od
-    // outside [od_lo, od_hi) or oh outside [oh_lo, oh_hi) are skipped (their output rows fall
-    // outside the output). oc_valid counts the channels (<= 16). fold 0: the layout above.
+    // fold 2 (stride 1): the 1x1 convolution of a kernel == stride backward-input whose W kernel
+    // is 2. w has 32 floats per k, lane 2*j + kw for channel j < 16 of the block and W tap kw;
+    // band rows [oh0, oh1) are flattened rows r = od*OH + oh at band + (r - band_oh0)*Wb, each
+    // read in whole 16-pixel vectors (Wb >= OW rounded up to 16). Element (j, r, ow) of tap kw
+    // goes to y[j*P + od*y_d + oh*y_h + 2*ow + kw - x_pad] when that column is in [0, y_w);
+    // rows with od outside [od_lo, od_hi) or oh outside [oh_lo, oh_hi) are skipped (their
+    // output rows fall outside the output). oc_valid counts the channels (<= 16).
+    // fold 0: the layout above.
     int fold;
     int64_t y_d, y_h, x_pad, y_w;
     int64_t od_lo, od_hi, oh_lo, oh_hi;
