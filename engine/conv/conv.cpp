@@ -303,29 +303,35 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     const int64_t budget = (scratch ? scratch_floats : budget_floats()) - round_up64(wfloats, 16) -
                            round_up64(koff_floats, 16);
     if (budget <= 0) return false;
-    // Two ways to share the work. Weight-block-major: when a group's packed weights are large
-    // (they would stream from L3 for every band) and every image's whole padded input fits the
-    // workspace, pad everything first, then each thread takes whole weight blocks (which stay in
-    // its L2) across all images. Otherwise band-major: items (image, group, band), bands as tall
-    // as fit in about 1 MiB (read many times while their rows are computed: they should stay in
-    // L2; 4 MiB for 3-D, see below), but small enough for at least 2 items per thread.
+    // Two ways to share the work. Band-major: items (image, group, band), bands as tall as fit
+    // in about 1 MiB (read many times while their rows are computed: they should stay in L2;
+    // 4 MiB for 3-D, see below), but small enough for at least 2 items per thread; the packed
+    // weights of a group stream through once per band. Weight-block-major, when a group's
+    // weights are large (over 1 MiB: they would stream from L3 for every band of every image)
+    // and every image's whole padded input fits the workspace: pad everything first, then each
+    // thread takes whole weight blocks, and runs them over one image after another (its blocks
+    // stay in its L2, each image's band passes through once). Not when band-major items are
+    // whole images already (weights then stream once per image: measured faster on resnet_l3,
+    // 7.0 vs 7.6 ms with 2 threads).
     const int64_t units = G * blocks;
+    const int64_t want_items = 2 * threads0;
+    // 3-D bands copy b + (k-1)*d planes for b output planes (a one-plane band copies every input
+    // plane k times): there bands up to 4 MiB cost less than the copies they save (measured 61
+    // -> 55 ms on conv3d_ct's backward-input, 1 thread).
+    const int64_t band_target =
+        std::min<int64_t>(budget / threads0, int64_t{1} << (outer_d ? 20 : 18));
     int64_t Db, Hb;
     band_dims(outer, &Db, &Hb);
     const int64_t whole_band = round_up64(Cin * Db * Hb * Wb, 16);
+    const bool whole_image_items = whole_band <= band_target && N * G >= want_items;
     const bool weight_major = K * M * static_cast<int64_t>(sizeof(float)) > (int64_t{1} << 20) &&
+                              !whole_image_items &&
                               (units % threads0 == 0 || units >= 4 * threads0) &&
                               N * G * whole_band <= budget;
     int64_t b = outer;
     if (!weight_major) {
-        const int64_t want_items = 2 * threads0;
         if (N * G * ceil_div(outer, b) < want_items)
             b = std::max<int64_t>(1, ceil_div(outer, ceil_div(want_items, N * G)));
-        // 3-D bands copy b + (k-1)*d planes for b output planes (a one-plane band copies every
-        // input plane k times): there bands up to 4 MiB cost less than the copies they save
-        // (measured 61 -> 55 ms on conv3d_ct's backward-input, 1 thread).
-        const int64_t band_target =
-            std::min<int64_t>(budget / threads0, int64_t{1} << (outer_d ? 20 : 18));
         for (;;) {
             band_dims(b, &Db, &Hb);
             if (Cin * Db * Hb * Wb <= band_target || b == 1) break;
@@ -435,10 +441,12 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
         for_items(N * G, copy_threads, [&](int64_t i, int) {
             copy_band(i / G, i % G, 0, bands + i * band_floats);
         });
-        for_items(units, threads, [&](int64_t u, int) {
-            const int64_t g = u / blocks, q = u % blocks;
+        for_items(threads, threads, [&](int64_t part, int) {
+            const int64_t u0 = units * part / threads, u1 = units * (part + 1) / threads;
             for (int64_t n = 0; n < N; ++n)
-                run_block(n, g, 0, outer, q, bands + (n * G + g) * band_floats);
+                for (int64_t u = u0; u < u1; ++u)
+                    run_block(n, u / blocks, 0, outer, u % blocks,
+                              bands + (n * G + u / blocks) * band_floats);
         });
         return true;
     }

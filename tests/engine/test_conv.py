@@ -70,6 +70,8 @@ CASES = [
     ("phases_1x1_s2", (2, 16, 5, 28), (8, 16, 1, 1), 2, 0, 1, 1),
     ("phases_groups", (1, 32, 4, 26), (4, 16, 3, 3), 2, 1, 1, 2),
     ("phases_3d", (1, 16, 4, 5, 26), (4, 16, 3, 3, 3), 2, 1, 1, 1),
+    # Weights over 1 MiB and fewer images than 2 per thread: weight blocks per thread (batch 1).
+    ("direct_weight_major", (1, 192, 5, 14), (192, 192, 3, 3), 1, 1, 1, 1),
     # W stride 2 in 2-D and 1-D: both W phases of a tile computed together and stored
     # interleaved (phase-pairs-direct-tiles): odd widths (the second phase one column short),
     # 5x5 and 5x4 kernels, a partial 32-channel block, H stride 3 with dilation, 1-D, 2 threads.
@@ -93,7 +95,7 @@ ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride
              "conv1d", "conv3d", "direct_ow29_oc40", "direct_stride2_dil2", "direct_3d",
              "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2", "direct_ow7",
              "direct_ow9_oc8", "pix_oc12_ow33", "pix_oc16_3d", "pix_threads",
-             "pairs_5x5_oc40_odd", "pairs_1d", "pairs_threads"]
+             "pairs_5x5_oc40_odd", "pairs_1d", "pairs_threads", "direct_weight_major"]
 
 
 def _case(name):
