@@ -213,7 +213,8 @@ void rows_sw(const DirectRows& a) {
 constexpr int kPixVecs = 3;
 constexpr int kPixChannels = 8;
 
-// acc[j][v] = sum over k of w[k*16 + j] * src_v[koff[k] .. + 16] for j < 8 (w offset to the half).
+// acc[j][v] = sum over k of w[k*wstride + j] * src_v[koff[k] .. + 16] for j < 8 (w points at
+// the tile's first channel).
 inline void pix_tile_sum(const float* const src[kPixVecs], const int64_t* koff, int64_t K,
                          const float* w, int64_t wstride, __m512 acc[kPixChannels][kPixVecs]) {
     for (int j = 0; j < kPixChannels; ++j)
