@@ -1172,18 +1172,20 @@ bool backward_input_phase_pairs(const Shape& s, const float* dy, const float* w,
                     for (int64_t jw = 0; jw < pw[f].taps; ++jw)
                         ko[(o * ph[r].taps + jh) * pw[f].taps + jw] =
                             (o * Hb + jh * ph[r].dil) * Wb + jw * pw[f].dil + pad_band - pw[f].pad;
-            for (int64_t g = 0; g < s.G; ++g) {
-                v.w_g = w + g * s.OCg * s.Cg * s.T;
-                for (int64_t q = 0; q < blocks; ++q) {
-                    float* dst = wpk + woff[r][f] + (g * blocks + q) * K[r][f] * 32;
-                    for (int64_t o = 0, k = 0; o < s.OCg; ++o)
-                        for (int64_t t = 0; t < tp; ++t, ++k)
-                            for (int64_t j = 0; j < 32; ++j) {
-                                const int64_t c = q * 32 + j;
-                                dst[k * 32 + j] = c < s.Cg ? v.at(c, o, t) : 0.0f;
-                            }
-                }
-            }
+            // weight blocks spread over the threads
+            const int pack_threads = static_cast<int>(min64(threads0, s.G * blocks));
+            for_items(s.G * blocks, pack_threads, [&](int64_t u, int) {
+                const int64_t g = u / blocks, q = u % blocks;
+                PhaseView vg = v;
+                vg.w_g = w + g * s.OCg * s.Cg * s.T;
+                float* dst = wpk + woff[r][f] + u * K[r][f] * 32;
+                for (int64_t o = 0, k = 0; o < s.OCg; ++o)
+                    for (int64_t t = 0; t < tp; ++t, ++k)
+                        for (int64_t j = 0; j < 32; ++j) {
+                            const int64_t c = q * 32 + j;
+                            dst[k * 32 + j] = c < s.Cg ? vg.at(c, o, t) : 0.0f;
+                        }
+            });
         }
     // Items: (image, group, rh, band of b phase rows).
     std::vector<int64_t> bands_of;  // (rh, first phase row) pairs
