@@ -125,6 +125,9 @@ struct ConvKernels {
     void (*direct_rows)(const DirectRows& a);
     // out[j*s + r] = src[r][j] for r < s, j < n (the phases of a row of stride s, interleaved).
     void (*interleave)(const float* const* src, int64_t s, int64_t n, float* out);
+    // even[j] = src[2j] (j < (n+1)/2), odd[j] = src[2j+1] (j < n/2): a row split by column
+    // parity (the bands of W-stride-2 direct tiles).
+    void (*deinterleave)(const float* src, int64_t n, float* even, float* odd);
     //   dx += scatter of w[t] * dy, one dy plane (any stride; stride 1 runs as a direct_forward
     //   of the flipped geometry instead).
     void (*dw_backward_input_add)(const ConvGeom& g, const float* dy, const float* w,

@@ -70,6 +70,15 @@ CASES = [
     ("phases_1x1_s2", (2, 16, 5, 28), (8, 16, 1, 1), 2, 0, 1, 1),
     ("phases_groups", (1, 32, 4, 26), (4, 16, 3, 3), 2, 1, 1, 2),
     ("phases_3d", (1, 16, 4, 5, 26), (4, 16, 3, 3, 3), 2, 1, 1, 1),
+    # W stride 2 on the pixel-vector tiles (bands split by column parity): odd and even W
+    # padding, asymmetric padding, kernels 2 to 5 wide, 16 channels or fewer, 40 channels on
+    # 31-pixel rows, groups, 3-D.
+    ("split_s2_oc16_pad_odd", (2, 5, 9, 33), (16, 5, 3, 3), 2, 1, 1, 1),
+    ("split_s2_k4_pad2", (1, 3, 7, 40), (8, 3, 4, 4), 2, 2, 1, 1),
+    ("split_s2_oc40_ow31", (1, 4, 6, 61), (40, 4, 3, 3), 2, 1, 1, 1),
+    ("split_s2_k2_groups", (2, 8, 6, 56), (12, 4, 2, 2), 2, 0, 1, 2),
+    ("split_s2_asym", (1, 4, 8, 37), (10, 4, 3, 5), 2, ((1, 0), (3, 2)), 1, 1),
+    ("split_s2_3d", (1, 3, 5, 6, 34), (8, 3, 3, 3, 3), 2, 1, 1, 1),
     # Weights over 1 MiB and fewer images than 2 per thread: weight blocks per thread (batch 1).
     ("direct_weight_major", (1, 192, 5, 14), (192, 192, 3, 3), 1, 1, 1, 1),
     # W stride 2 in 2-D and 1-D: both W phases of a tile computed together and stored
@@ -95,7 +104,8 @@ ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride
              "conv1d", "conv3d", "direct_ow29_oc40", "direct_stride2_dil2", "direct_3d",
              "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2", "direct_ow7",
              "direct_ow9_oc8", "pix_oc12_ow33", "pix_oc16_3d", "pix_threads",
-             "pairs_5x5_oc40_odd", "pairs_1d", "pairs_threads", "direct_weight_major"]
+             "pairs_5x5_oc40_odd", "pairs_1d", "pairs_threads", "direct_weight_major",
+             "split_s2_oc16_pad_odd", "split_s2_oc40_ow31", "split_s2_asym"]
 
 
 def _case(name):
