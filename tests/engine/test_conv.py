@@ -320,6 +320,36 @@ def test_empty_batch(rng):
     assert K.conv_backward_input(g, w, x.shape, 1, 1).shape == x.shape
 
 
+# Inputs, weights and gradients flush against an inaccessible page (at the end, then at the
+# start), so that a packer reading one float outside its image faults: the slice-run packers
+# (stride 1, W == OW: 3x3, dilated, 5x5, 3-D), strided 1x1, stride-2 rows of 16+ pixels (the
+# unmasked even-lane loads), flipped weights with and without permutes, several images a panel.
+GUARD_CASES = [
+    ("same_3x3", (3, 5, 3, 7), (6, 5, 3, 3), 1, 1, 1, 1),
+    ("same_dil2", (2, 3, 5, 5), (4, 3, 3, 3), 1, 2, 2, 1),
+    ("same_5x5_deep", (2, 24, 4, 3), (7, 24, 5, 5), 1, 2, 1, 1),
+    ("same_3d", (1, 3, 3, 4, 5), (4, 3, 3, 3, 3), (2, 1, 1), 1, 1, 1),
+    ("1x1_s2", (3, 7, 5, 9), (5, 7, 1, 1), 2, 0, 1, 1),
+    ("s2_wide", (1, 3, 5, 37), (4, 3, 3, 3), 2, 1, 1, 1),
+    ("flipped_deep", (3, 40, 3, 3), (45, 40, 3, 3), 1, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("where", ["end", "start"])
+@pytest.mark.parametrize("case", GUARD_CASES, ids=[c[0] for c in GUARD_CASES])
+def test_conv_stays_inside_its_arrays(isa, threads, rng, case, where):
+    from guard_pages import guarded
+    _, x_shape, w_shape, *args = case
+    x, w = _random(rng, x_shape), _random(rng, w_shape)
+    y = K.conv_forward(guarded(x, where), guarded(w, where), None, *args)
+    assert_conv_close(y, R.conv_forward(_f64(x), _f64(w), None, *args))
+    g = _random(rng, y.shape)
+    assert_conv_close(K.conv_backward_input(guarded(g, where), guarded(w, where), x.shape, *args),
+                      R.conv_backward_input(_f64(g), _f64(w), x.shape, *args))
+    assert_conv_close(K.conv_backward_weight(guarded(g, where), guarded(x, where), w.shape, *args),
+                      R.conv_backward_weight(_f64(g), _f64(x), w.shape, *args))
+
+
 # OpenMP may start a smaller team than the plan's thread count (OMP_THREAD_LIMIT, OMP_DYNAMIC, a
 # busy machine with OMP_DYNAMIC): each thread's share then grows, and must still fit the
 # per-thread buffers the plan sized. Run in a subprocess: the limit is read when OpenMP starts.
