@@ -232,7 +232,9 @@ def test_conv_transpose_every_isa_and_thread_count(isa, threads, rng, name):
 
 @pytest.mark.parametrize("name", ["3x3", "depthwise", "pointwise", "stride2", "conv3d",
                                   "gemm_small_deep", "gemm_rows", "gemm_1x1_s2_padded"])
-def test_fused_bias_relu(rng, name):
+def test_fused_bias_relu(isa, threads, rng, name):
+    # with 2 threads the gemm cases take the rows split and the per-thread plain C block, whose
+    # epilogue (bias, ReLU) is applied when the block is written to C
     _, x_shape, w_shape, *args = _case(name)
     x, w, b = _random(rng, x_shape), _random(rng, w_shape), _random(rng, (w_shape[0],))
     expected = np.maximum(R.conv_forward(_f64(x), _f64(w), _f64(b), *args), 0)
