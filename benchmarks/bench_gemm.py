@@ -10,7 +10,8 @@ Two ways to run it:
 The script prints a table of GFLOP/s (median of repeated runs, ours and numpy timed alternately
 so that both see the same machine state) with 1 and 2 threads, the ratio ours / numpy, which
 OpenBLAS kernel numpy used (threadpoolctl), the FP32 FMA peak measured by _C.fma_probe in the
-same run, and our 2048^3 single-thread figure as a fraction of it. Unset OPENBLAS_CORETYPE and
+same run, and our 2048^3 single-thread figure as a fraction of it, by wall clock and by thread
+CPU time (each against the probe timed by the same clock). Unset OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE for the run (as above) so that OpenBLAS picks its own kernel for this CPU.
 
 Shapes (issue 3): square 256..2048, and the im2col GEMMs (M, K, N) of convolution layers with
@@ -84,9 +85,8 @@ def blas_description():
 
 
 def fma_peak(threads, repeats=7, iterations=2_000_000, clock=time.perf_counter):
-    """Best GFLOP/s of _C.fma_probe (independent FMA chains, active ISA) on `threads` threads.
-    With clock=time.process_time (one thread only) the time is the CPU time the probe got, which
-    other processes sharing the core do not inflate."""
+    """Best GFLOP/s of _C.fma_probe (independent FMA chains, active ISA) on `threads` threads,
+    timed by `clock`."""
     best = 0.0
     for _ in range(repeats):
         start = clock()
@@ -95,15 +95,41 @@ def fma_peak(threads, repeats=7, iterations=2_000_000, clock=time.perf_counter):
     return best
 
 
-def cpu_time_gflops(fn, flops, repeats=7):
-    """Median GFLOP/s of fn() by process CPU time (meaningful for one thread)."""
-    fn()
-    samples = []
+# The CPU-time clock of one-thread runs. A one-thread sgemm, a one-thread fma_probe and numpy with
+# its BLAS limited to one thread all run on the calling thread, so its CPU time is exactly what
+# they got: time-slicing with other processes does not inflate it. (time.process_time would also
+# charge the idle OpenMP and OpenBLAS worker threads of the process, which spin for a while after
+# a multi-threaded call: that made the probe look slower than the GEMM, over 100% of "peak".)
+CPU_CLOCK = time.thread_time
+
+
+def square_2048_report(repeats=9, probe_repeats=15):
+    """Lines stating our single-thread 2048^3 GFLOP/s as a percentage of the FMA peak, once by
+    wall clock and once by thread CPU time, each against the probe timed by the same clock in
+    the same runs (median of the GEMM runs, best of the probe runs)."""
+    a, b, _, _ = operands(2048, 2048, 2048, False, False)
+    flops = 2.0 * 2048 ** 3
+    wall, cpu = [], []
+    _C.sgemm(a, b)
     for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        samples.append(time.process_time() - start)
-    return flops / statistics.median(samples) / 1e9
+        w0, c0 = time.perf_counter(), CPU_CLOCK()
+        _C.sgemm(a, b)
+        cpu.append(CPU_CLOCK() - c0)
+        wall.append(time.perf_counter() - w0)
+    peak_wall = peak_cpu = 0.0
+    for _ in range(probe_repeats):
+        w0, c0 = time.perf_counter(), CPU_CLOCK()
+        probe_flops = _C.fma_probe(1, 2_000_000)
+        peak_cpu = max(peak_cpu, probe_flops / (CPU_CLOCK() - c0) / 1e9)
+        peak_wall = max(peak_wall, probe_flops / (time.perf_counter() - w0) / 1e9)
+    lines = []
+    for name, samples, peak in (("wall clock", wall, peak_wall),
+                                ("thread CPU time", cpu, peak_cpu)):
+        ours = flops / statistics.median(samples) / 1e9
+        lines.append(f"square 2048, 1 thread, by {name}: {ours:.1f} GFLOP/s = "
+                     f"{100 * ours / peak:.1f}% of the FMA peak ({peak:.1f} GFLOP/s: _C.fma_probe "
+                     f"by {name}, best of {probe_repeats})")
+    return lines
 
 
 # ---- pytest-benchmark --------------------------------------------------------------------------
@@ -190,8 +216,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--filter", default="", help="only cases whose name contains this")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="time 1-thread runs by wall clock (default) or by process CPU time, "
-                             "which other processes sharing the cores do not inflate")
+                        help="time 1-thread runs by wall clock (default) or by the calling thread's "
+                             "CPU time, which other processes sharing the cores do not inflate")
     args = parser.parse_args(argv)
 
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
@@ -205,7 +231,7 @@ def main(argv=None):
     print(f"convengine ISA: {_C.isa()}, block sizes {_C.gemm_block_sizes(_C.isa())}")
     print(f"numpy {np.__version__}, BLAS: {blas_description()}")
     peaks = {t: fma_peak(t) for t in args.threads}
-    print("FMA peak (_C.fma_probe, best of 7): " +
+    print("FMA peak (_C.fma_probe by wall clock, best of 7): " +
           ", ".join(f"{peaks[t]:.1f} GFLOP/s on {t} thread{'s' * (t > 1)}" for t in args.threads))
     print()
     header = f"{'case':36s} {'m':>5s} {'k':>5s} {'n':>6s}"
@@ -215,7 +241,7 @@ def main(argv=None):
     print(header)
     print("-" * len(header))
     ratios = {t: [] for t in args.threads}
-    square_2048_1t = None
+    square_2048_1t = False  # the row ran with one thread: report it against the peak
     try:
         for name, m, k, n, ta, tb in cases():
             if args.filter not in name:
@@ -227,7 +253,7 @@ def main(argv=None):
             for t in args.threads:
                 _C.set_num_threads(t)
                 with blas_threads(t):
-                    clock = (time.process_time if t == 1 and args.clock == "cpu"
+                    clock = (CPU_CLOCK if t == 1 and args.clock == "cpu"
                              else time.perf_counter)
                     ours, theirs, others = time_pair(
                         lambda: _C.sgemm(a, b, trans_a=ta, trans_b=tb),
@@ -237,36 +263,28 @@ def main(argv=None):
                 ratios[t].append(g_ours / g_np)
                 row += f" | {g_ours:7.1f} {g_np:6.1f} {g_ours / g_np:6.2f}"
                 if name == "square 2048" and t == 1:
-                    square_2048_1t = g_ours
+                    square_2048_1t = True
             print(row + f" | {busiest:4.2f}", flush=True)
     finally:
         _C.set_num_threads(original)
     print("(GFLOP/s, medians; ratio = ours / numpy; other = cores' worth of CPU that other processes "
-          "used while the row was timed" + ("; 1-thread columns timed by CPU time)"
+          "used while the row was timed" + ("; 1-thread columns timed by thread CPU time)"
                                              if args.clock == "cpu" else ")"))
     print()
     for t in args.threads:
         if ratios[t]:
             print(f"{t} thread(s): ratio ours/numpy min {min(ratios[t]):.2f}, median "
                   f"{statistics.median(ratios[t]):.2f}, max {max(ratios[t]):.2f}")
-    if square_2048_1t is not None and 1 in peaks:
-        peak = max(peaks[1], fma_peak(1))
-        label = "CPU time (table)" if args.clock == "cpu" else "wall clock"
-        print(f"square 2048, 1 thread, {label}: {square_2048_1t:.1f} GFLOP/s = "
-              f"{100 * square_2048_1t / peak:.1f}% of the FMA peak ({peak:.1f} GFLOP/s, best of "
-              f"the probes before and after the table)")
-        # The same by CPU time, which a busy machine does not distort: the GEMM and the probe
-        # are both charged only for the time they actually ran.
-        a, b, _, _ = operands(2048, 2048, 2048, False, False)
+    if square_2048_1t:
+        # Measured again, by both clocks at once, each against the probe timed by that clock
+        # (a table figure by CPU time against a probe by wall clock would mix the two).
         _C.set_num_threads(1)
         try:
-            ours_cpu = cpu_time_gflops(lambda: _C.sgemm(a, b), 2.0 * 2048 ** 3)
+            for line in square_2048_report():
+                print(line)
         finally:
             _C.set_num_threads(original)
-        peak_cpu = fma_peak(1, repeats=15, clock=time.process_time)
-        print(f"square 2048, 1 thread, CPU time: {ours_cpu:.1f} GFLOP/s = "
-              f"{100 * ours_cpu / peak_cpu:.1f}% of the FMA peak ({peak_cpu:.1f} GFLOP/s, "
-              f"_C.fma_probe by CPU time, best of 15)")
+
 
 if __name__ == "__main__":
     main()

@@ -19,41 +19,56 @@ GeluApproximation parse_approximate(const std::string& name, const char* op) {
                           name + "'");
 }
 
-// out = kernel(x) for a kernel of (x, out, n).
+// The array work every element-wise binder shares: checks x, allocates `out` (or checks the
+// one given) and runs kernel(x, out, n) without the GIL; kernel returns the engine's Status.
+template <typename Kernel>
+FloatArray run_forward(const py::handle& x_obj, const py::object& out, const char* op,
+                       Kernel kernel) {
+    FloatArray x = require_float32(x_obj, op, "x");
+    FloatArray result = output_for(out, x, {&x}, op);
+    const float* px = x.data();
+    float* po = result.mutable_data();
+    const int64_t n = x.size();
+    call_engine([&] { return kernel(px, po, n); });
+    return result;
+}
+
+// Likewise for a backward pass: kernel(grad, saved, out, n), `saved` being x or y.
+template <typename Kernel>
+FloatArray run_backward(const py::handle& grad_obj, const py::handle& saved_obj,
+                        const py::object& out, const char* op, const char* saved_name,
+                        Kernel kernel) {
+    FloatArray grad = require_float32(grad_obj, op, "grad");
+    FloatArray saved = require_float32(saved_obj, op, saved_name);
+    require_same_shape(grad, "grad", saved, saved_name, op);
+    FloatArray result = output_for(out, saved, {&grad, &saved}, op);
+    const float* pg = grad.data();
+    const float* ps = saved.data();
+    float* po = result.mutable_data();
+    const int64_t n = saved.size();
+    call_engine([&] { return kernel(pg, ps, po, n); });
+    return result;
+}
+
+// Binders for the kernels without a parameter: out = kernel(x), out = kernel(grad, saved).
 template <typename Kernel>
 void bind_forward(py::module_& m, const char* name, Kernel kernel, const char* doc) {
     m.def(
         name,
-        [name, kernel](const py::handle& x_obj, const py::object& out) {
-            FloatArray x = require_float32(x_obj, name, "x");
-            FloatArray result = output_for(out, x, {&x}, name);
-            const float* px = x.data();
-            float* po = result.mutable_data();
-            const int64_t n = x.size();
-            call_engine([&] { return kernel(px, po, n); });
-            return result;
+        [name, kernel](const py::handle& x, const py::object& out) {
+            return run_forward(x, out, name, kernel);
         },
         py::arg("x"), py::arg("out") = py::none(), doc);
 }
 
-// out = kernel(grad, saved) for a kernel of (grad, saved, out, n); `saved` is x or y.
 template <typename Kernel>
 void bind_backward(py::module_& m, const char* name, const char* saved_name, Kernel kernel,
                    const char* doc) {
     m.def(
         name,
-        [name, saved_name, kernel](const py::handle& grad_obj, const py::handle& saved_obj,
+        [name, saved_name, kernel](const py::handle& grad, const py::handle& saved,
                                    const py::object& out) {
-            FloatArray grad = require_float32(grad_obj, name, "grad");
-            FloatArray saved = require_float32(saved_obj, name, saved_name);
-            require_same_shape(grad, "grad", saved, saved_name, name);
-            FloatArray result = output_for(out, saved, {&grad, &saved}, name);
-            const float* pg = grad.data();
-            const float* ps = saved.data();
-            float* po = result.mutable_data();
-            const int64_t n = saved.size();
-            call_engine([&] { return kernel(pg, ps, po, n); });
-            return result;
+            return run_backward(grad, saved, out, name, saved_name, kernel);
         },
         py::arg("grad"), py::arg(saved_name), py::arg("out") = py::none(), doc);
 }
@@ -118,95 +133,62 @@ void bind_softmax_backward(py::module_& m, const char* name, bool log, const cha
 void bind_activation(py::module_& m) {
     m.def(
         "leaky_relu",
-        [](const py::handle& x_obj, float negative_slope, const py::object& out) {
-            FloatArray x = require_float32(x_obj, "leaky_relu", "x");
-            FloatArray result = output_for(out, x, {&x}, "leaky_relu");
-            const float* px = x.data();
-            float* po = result.mutable_data();
-            const int64_t n = x.size();
-            call_engine([&] { return leaky_relu(px, po, n, negative_slope); });
-            return result;
+        [](const py::handle& x, float slope, const py::object& out) {
+            return run_forward(x, out, "leaky_relu", [slope](const float* px, float* po,
+                                                             int64_t n) {
+                return leaky_relu(px, po, n, slope);
+            });
         },
         py::arg("x"), py::arg("negative_slope") = 0.01f, py::arg("out") = py::none(),
         "out = x > 0 ? x : negative_slope * x.");
     m.def(
         "leaky_relu_backward",
-        [](const py::handle& grad_obj, const py::handle& x_obj, float negative_slope,
-           const py::object& out) {
-            const char* op = "leaky_relu_backward";
-            FloatArray grad = require_float32(grad_obj, op, "grad");
-            FloatArray x = require_float32(x_obj, op, "x");
-            require_same_shape(grad, "grad", x, "x", op);
-            FloatArray result = output_for(out, x, {&grad, &x}, op);
-            const float* pg = grad.data();
-            const float* px = x.data();
-            float* po = result.mutable_data();
-            const int64_t n = x.size();
-            call_engine([&] { return leaky_relu_backward(pg, px, po, n, negative_slope); });
-            return result;
+        [](const py::handle& grad, const py::handle& x, float slope, const py::object& out) {
+            return run_backward(grad, x, out, "leaky_relu_backward", "x",
+                                [slope](const float* pg, const float* px, float* po, int64_t n) {
+                                    return leaky_relu_backward(pg, px, po, n, slope);
+                                });
         },
         py::arg("grad"), py::arg("x"), py::arg("negative_slope") = 0.01f,
         py::arg("out") = py::none(), "out = x > 0 ? grad : negative_slope * grad.");
     m.def(
         "elu",
-        [](const py::handle& x_obj, float alpha, const py::object& out) {
-            FloatArray x = require_float32(x_obj, "elu", "x");
-            FloatArray result = output_for(out, x, {&x}, "elu");
-            const float* px = x.data();
-            float* po = result.mutable_data();
-            const int64_t n = x.size();
-            call_engine([&] { return elu(px, po, n, alpha); });
-            return result;
+        [](const py::handle& x, float alpha, const py::object& out) {
+            return run_forward(x, out, "elu", [alpha](const float* px, float* po, int64_t n) {
+                return elu(px, po, n, alpha);
+            });
         },
         py::arg("x"), py::arg("alpha") = 1.0f, py::arg("out") = py::none(),
         "out = x > 0 ? x : alpha * expm1(x).");
     m.def(
         "elu_backward",
-        [](const py::handle& grad_obj, const py::handle& x_obj, float alpha, const py::object& out) {
-            const char* op = "elu_backward";
-            FloatArray grad = require_float32(grad_obj, op, "grad");
-            FloatArray x = require_float32(x_obj, op, "x");
-            require_same_shape(grad, "grad", x, "x", op);
-            FloatArray result = output_for(out, x, {&grad, &x}, op);
-            const float* pg = grad.data();
-            const float* px = x.data();
-            float* po = result.mutable_data();
-            const int64_t n = x.size();
-            call_engine([&] { return elu_backward(pg, px, po, n, alpha); });
-            return result;
+        [](const py::handle& grad, const py::handle& x, float alpha, const py::object& out) {
+            return run_backward(grad, x, out, "elu_backward", "x",
+                                [alpha](const float* pg, const float* px, float* po, int64_t n) {
+                                    return elu_backward(pg, px, po, n, alpha);
+                                });
         },
         py::arg("grad"), py::arg("x"), py::arg("alpha") = 1.0f, py::arg("out") = py::none(),
         "out = x > 0 ? grad : grad * alpha * exp(x).");
     m.def(
         "gelu",
-        [](const py::handle& x_obj, const std::string& approximate, const py::object& out) {
+        [](const py::handle& x, const std::string& approximate, const py::object& out) {
             const GeluApproximation a = parse_approximate(approximate, "gelu");
-            FloatArray x = require_float32(x_obj, "gelu", "x");
-            FloatArray result = output_for(out, x, {&x}, "gelu");
-            const float* px = x.data();
-            float* po = result.mutable_data();
-            const int64_t n = x.size();
-            call_engine([&] { return gelu(px, po, n, a); });
-            return result;
+            return run_forward(x, out, "gelu", [a](const float* px, float* po, int64_t n) {
+                return gelu(px, po, n, a);
+            });
         },
         py::arg("x"), py::arg("approximate") = "none", py::arg("out") = py::none(),
         "GELU: x * Phi(x) (approximate='none') or its tanh approximation ('tanh').");
     m.def(
         "gelu_backward",
-        [](const py::handle& grad_obj, const py::handle& x_obj, const std::string& approximate,
+        [](const py::handle& grad, const py::handle& x, const std::string& approximate,
            const py::object& out) {
-            const char* op = "gelu_backward";
-            const GeluApproximation a = parse_approximate(approximate, op);
-            FloatArray grad = require_float32(grad_obj, op, "grad");
-            FloatArray x = require_float32(x_obj, op, "x");
-            require_same_shape(grad, "grad", x, "x", op);
-            FloatArray result = output_for(out, x, {&grad, &x}, op);
-            const float* pg = grad.data();
-            const float* px = x.data();
-            float* po = result.mutable_data();
-            const int64_t n = x.size();
-            call_engine([&] { return gelu_backward(pg, px, po, n, a); });
-            return result;
+            const GeluApproximation a = parse_approximate(approximate, "gelu_backward");
+            return run_backward(grad, x, out, "gelu_backward", "x",
+                                [a](const float* pg, const float* px, float* po, int64_t n) {
+                                    return gelu_backward(pg, px, po, n, a);
+                                });
         },
         py::arg("grad"), py::arg("x"), py::arg("approximate") = "none",
         py::arg("out") = py::none(), "Gradient of GELU with respect to its input x.");

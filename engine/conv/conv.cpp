@@ -173,33 +173,6 @@ void pack_matrix_a(const void* ctx, int64_t k0, int64_t kc, int64_t i0, int64_t 
     kernels().gemm.pack_a(A.trans, src, A.lda, mc, kc, r, dst);
 }
 
-// op(A)[c][o*T + t] = W_g[o][c][T-1-t]: the flipped, channel-swapped weights of the stride-1
-// backward-input pass, read straight from W (no flipped copy).
-struct FlippedA {
-    const float* w_g;  // (OCg, Cg, T)
-    int64_t Cg, T;
-};
-
-void pack_flipped_a(const void* ctx, int64_t k0, int64_t kc, int64_t i0, int64_t mc, int r,
-                    float* dst) {
-    const FlippedA& A = *static_cast<const FlippedA*>(ctx);
-    for (int64_t q0 = 0; q0 < mc; q0 += r) {
-        float* panel = dst + q0 * kc;  // panel q0/r at (q0/r)*kc*r
-        const int64_t rows = min64(r, mc - q0);
-        int64_t o = k0 / A.T, t = k0 % A.T;
-        for (int64_t p = 0; p < kc; ++p) {
-            float* d = panel + p * r;
-            const float* src = A.w_g + (o * A.Cg + i0 + q0) * A.T + (A.T - 1 - t);
-            for (int64_t i = 0; i < rows; ++i) d[i] = src[i * A.T];
-            for (int64_t i = rows; i < r; ++i) d[i] = 0.0f;
-            if (++t == A.T) {
-                t = 0;
-                ++o;
-            }
-        }
-    }
-}
-
 // op(A)[o][i*P + pix] = dY[i][g*OCg + o][pix]: the output gradient of every image side by side
 // (the backward-weight pass sums over images along k).
 struct ImagesA {
@@ -493,11 +466,10 @@ bool forward_gemm(const Shape& s, const float* x, const float* w, const float* b
     p.m = s.OCg;
     p.n = s.N * s.P;
     p.k = K;
+    p.c = {nullptr, s.P, s.P, s.OC * s.P};  // the base per group, below
     ConvGemmPlan plan;
     const int threads = gemm_threads(2.0 * s.OC * s.N * s.P * K);
-    if (!conv_gemm_plan(p, ConvGemmSplit::columns_shared_a, threads, budget_floats(), &plan) &&
-        !conv_gemm_plan(p, ConvGemmSplit::columns, threads, budget_floats(), &plan))
-        return false;
+    if (!conv_gemm_plan_auto(p, threads, budget_floats(), &plan)) return false;
     WorkspaceLease ws(plan.floats * static_cast<int64_t>(sizeof(float)));
     if (!ws.ok()) {
         *status = ws.status();
@@ -528,11 +500,10 @@ bool backward_input_gemm(const Shape& s, const float* dy, const float* w, const 
     p.m = s.Cg;
     p.n = s.N * s.I;
     p.k = K;
+    p.c = {nullptr, s.I, s.I, s.C * s.I};  // the base per group, below
     ConvGemmPlan plan;
     const int threads = gemm_threads(2.0 * s.C * s.N * s.I * K);
-    if (!conv_gemm_plan(p, ConvGemmSplit::columns_shared_a, threads, budget_floats(), &plan) &&
-        !conv_gemm_plan(p, ConvGemmSplit::columns, threads, budget_floats(), &plan))
-        return false;
+    if (!conv_gemm_plan_auto(p, threads, budget_floats(), &plan)) return false;
     WorkspaceLease ws(plan.floats * static_cast<int64_t>(sizeof(float)));
     if (!ws.ok()) {
         *status = ws.status();
@@ -540,10 +511,10 @@ bool backward_input_gemm(const Shape& s, const float* dy, const float* w, const 
     }
     const ConvKernels& k = kernels().conv;
     for (int64_t g = 0; g < s.G; ++g) {
-        FlippedA a{w + g * s.OCg * s.Cg * s.T, s.Cg, s.T};
+        FlippedWeights a{w + g * s.OCg * s.Cg * s.T, s.Cg, s.T};
         MatrixA at{w + g * s.OCg * s.Cg, s.Cg, 1};  // 1x1: W_g^T read in place
         Im2colSource b{&fg, dy + g * s.OCg * s.P, s.OCg, s.OC * s.P};
-        p.a = s.T == 1 ? PanelSource{pack_matrix_a, &at} : PanelSource{pack_flipped_a, &a};
+        p.a = s.T == 1 ? PanelSource{pack_matrix_a, &at} : PanelSource{k.pack_w_flipped, &a};
         p.b = {k.pack_col, &b};
         p.c = {dx + g * s.Cg * s.I, s.I, s.I, s.C * s.I};
         p.bias_row = bias ? bias + g * s.Cg : nullptr;
@@ -564,6 +535,7 @@ bool backward_weight_gemm(const Shape& s, const float* dy, const float* x, float
     p.m = s.OCg;
     p.n = n;
     p.k = s.N * s.P;
+    p.c = {nullptr, n, n, 0};  // the base per group, below
     const int threads = gemm_threads(2.0 * s.OC * n * p.k);
     // extra work: the depth split adds (T-1) copies of dW_g, the column split packs dY_g T times
     const bool depth = threads > 1 && p.m * p.n < p.m * p.k;

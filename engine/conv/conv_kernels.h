@@ -90,6 +90,13 @@ struct DirectRows {
     const float* w1;
 };
 
+// The flipped, channel-swapped weights of a stride-1 backward-input pass (a forward convolution
+// of dY), op(A)[c][o*T + t] = w_g[o][c][T-1-t], read straight from W (no flipped copy).
+struct FlippedWeights {
+    const float* w_g;  // (OCg, Cg, T): the group's forward weights
+    int64_t Cg, T;
+};
+
 using ConvPackB = void (*)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
                            int nr, float* dst);
 
@@ -100,6 +107,10 @@ struct ConvKernels {
     // op(B) = col(X)^T of image 0: k = out_plane rows, n = channels*taps columns
     // (backward-weight: dW += dY @ col(X)^T).
     ConvPackB pack_col_t;
+    // op(A) = the flipped weights (ctx: FlippedWeights), as r-row A micro-panels: rows
+    // [i0, i0 + mc) (input channels c), k [k0, k0 + kc) (o*T + t); ConvPackB's signature with
+    // (k0, kc, i0, mc, r) (see conv_gemm.h, PanelSource).
+    ConvPackB pack_w_flipped;
     // dX_g += col2im(tile) for rows [r0, r1) of col(X_g) (r = c*T + t) and output positions
     // [p0, p0 + np): tile element (r, p) at col[(r - r0)*ldcol + (p - p0)]. dx points at channel
     // 0 of the group. Rows of different channels touch disjoint planes of dx.

@@ -263,9 +263,8 @@ Status avg_pool_backward(const PoolParams& p, const float* grad_y, float* grad_x
     auto kernel = kernels().pool.avg_pool_backward_plane;
     return parallel_items(s.planes, s.planes * (s.in_plane + s.out_plane), g.scratch_floats,
                           [&](int64_t plane, float* scratch) {
-                              float* gx = grad_x + plane * s.in_plane;
-                              std::memset(gx, 0, static_cast<size_t>(s.in_plane) * sizeof(float));
-                              kernel(g, grad_y + plane * s.out_plane, gx, scratch);
+                              kernel(g, grad_y + plane * s.out_plane,
+                                     grad_x + plane * s.in_plane, scratch);
                           });
 }
 

@@ -45,8 +45,8 @@ struct PoolKernels {
     // Average pooling of output depth slice `od` of one plane.
     void (*avg_pool_slice)(const PoolGeometry& g, const float* x_plane, int64_t od, float* y,
                            float* scratch);
-    // Gradient of average pooling for one whole plane: grad_x (zeroed by the caller)
-    // += the window sums of grad_y / divisor.
+    // Gradient of average pooling for one whole plane: grad_x = the sum over the windows
+    // covering each element of grad_y / divisor (every element written, 0 where none covers).
     void (*avg_pool_backward_plane)(const PoolGeometry& g, const float* grad_y_plane,
                                     float* grad_x_plane, float* scratch);
     // Adaptive average pooling of output depth slice `od` (bins start = floor(i*in/out),

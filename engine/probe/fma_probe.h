@@ -2,6 +2,10 @@
 //
 // Benchmarks report their GFLOP/s as a fraction of this figure: a GEMM at 90% of it is close to
 // what the cores can do. Each thread runs independent FMA chains long enough to hide latency.
+// It is a fair peak, not an unreachable one: on the AVX-512 machine this project runs on, 24
+// chains measure the same as 12, and so does the GEMM micro-kernel's k loop without its B loads
+// (benchmarks/gemm_ceiling.cpp). Time it with the clock that times what it is compared with: by
+// CPU time, the calling thread's (fma_probe on one thread runs on the caller).
 #pragma once
 
 #include <cstdint>

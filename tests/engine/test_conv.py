@@ -3,6 +3,10 @@ arguments): every pass against the float64 NumPy reference over sweeps of shapes
 under every kernel variant and 1 or 2 threads; the bounded workspace; the adjoint identities; and
 the boundary checks that keep inconsistent arrays away from the kernels."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -62,6 +66,25 @@ CASES = [
     ("direct_ow7", (2, 8, 7, 7), (40, 8, 3, 3), 1, 1, 1, 1),
     ("direct_ow9_oc8", (1, 4, 9, 9), (8, 4, 3, 3), 1, 1, 1, 1),
     ("direct_ow6_s2", (1, 5, 11, 12), (20, 5, 3, 3), 2, 1, 1, 1),
+    # conv_gemm on small images (rows under 12 pixels): more than one block of k (K > KC) with
+    # micro-tiles straddling images, threads splitting columns (n > m) or rows (n <= m; both
+    # above the 2 MFLOP that get a second thread); channels not a multiple of MR; flipped
+    # weights cut at the ends of a block of k; 5x5 (flipped weights without permutes); strided
+    # 1x1 with short rows and with padding; groups with batch 1; dilation.
+    ("gemm_small_deep", (5, 48, 5, 5), (20, 48, 3, 3), 1, 1, 1, 1),
+    ("gemm_small_flipped_deep", (7, 13, 6, 5), (47, 13, 3, 3), 1, 1, 1, 1),
+    ("gemm_rows", (4, 48, 3, 4), (50, 48, 3, 3), 1, 1, 1, 1),
+    ("gemm_small_5x5", (2, 8, 6, 6), (10, 8, 5, 5), 1, 2, 1, 1),
+    ("gemm_1x1_s2_short_rows", (2, 6, 5, 5), (7, 6, 1, 1), 2, 0, 1, 1),
+    ("gemm_1x1_s2_padded", (1, 5, 6, 7), (9, 5, 1, 1), 2, 1, 1, 1),
+    ("gemm_small_groups_batch1", (1, 12, 5, 5), (18, 4, 3, 3), 1, 1, 1, 3),
+    ("gemm_small_dilation", (2, 6, 7, 7), (8, 6, 3, 3), 1, 2, 2, 1),
+    # More columns than one NC block a thread: all of A packed once and shared (3x3 with
+    # several blocks of k; strided 1x1 above the 2 MFLOP that get a second thread).
+    ("gemm_shared_a_deep", (16, 48, 9, 9), (8, 48, 3, 3), 1, 1, 1, 1),
+    ("gemm_shared_a_1x1_s2", (4, 16, 64, 64), (16, 16, 1, 1), 2, 0, 1, 1),
+    # Stride 2 with rows of 16+ output pixels (the weight gradient's whole-vector loads).
+    ("stride2_wide_rows", (2, 3, 9, 41), (4, 3, 7, 7), 2, 3, 1, 1),
     # Strided backward-input by phases (16+ input channels, phases 12+ wide): stride 2 and 3,
     # dilation, a 1x1 kernel (phases without taps), 2x2 stride 2, 3-D.
     ("phases_s2_3x3", (2, 16, 9, 27), (8, 16, 3, 3), 2, 1, 1, 1),
@@ -103,9 +126,12 @@ ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride
              "depthwise_stride2_dil", "pointwise", "pointwise_stride2", "big_kernel_7x7_s2",
              "conv1d", "conv3d", "direct_ow29_oc40", "direct_stride2_dil2", "direct_3d",
              "direct_pad_gt_kernel", "phases_s2_3x3", "phases_s3_dil2", "direct_ow7",
-             "direct_ow9_oc8", "pix_oc12_ow33", "pix_oc16_3d", "pix_threads",
-             "pairs_5x5_oc40_odd", "pairs_1d", "pairs_threads", "direct_weight_major",
-             "split_s2_oc16_pad_odd", "split_s2_oc40_ow31", "split_s2_asym"]
+             "direct_ow9_oc8", "gemm_small_deep", "gemm_small_flipped_deep", "gemm_rows",
+             "gemm_small_5x5",
+             "gemm_1x1_s2_short_rows", "gemm_1x1_s2_padded", "gemm_shared_a_deep",
+             "gemm_shared_a_1x1_s2", "stride2_wide_rows", "pix_oc12_ow33", "pix_oc16_3d",
+             "pix_threads", "pairs_5x5_oc40_odd", "pairs_1d", "pairs_threads",
+             "direct_weight_major", "split_s2_oc16_pad_odd", "split_s2_oc40_ow31", "split_s2_asym"]
 
 
 def _case(name):
@@ -245,8 +271,11 @@ def test_conv_transpose_every_isa_and_thread_count(isa, threads, rng, name):
 # --------------------------------------------------------------------------- #
 
 @pytest.mark.parametrize("name", ["3x3", "depthwise", "pointwise", "stride2", "conv3d",
+                                  "gemm_small_deep", "gemm_rows", "gemm_1x1_s2_padded",
                                   "pix_oc12_ow33"])
-def test_fused_bias_relu(rng, name):
+def test_fused_bias_relu(isa, threads, rng, name):
+    # with 2 threads the gemm cases take the rows split and the per-thread plain C block, whose
+    # epilogue (bias, ReLU) is applied when the block is written to C
     _, x_shape, w_shape, *args = _case(name)
     x, w, b = _random(rng, x_shape), _random(rng, w_shape), _random(rng, (w_shape[0],))
     expected = np.maximum(R.conv_forward(_f64(x), _f64(w), _f64(b), *args), 0)
@@ -351,6 +380,67 @@ def test_empty_batch(rng):
     g = np.zeros((0, 4, 5, 5), np.float32)
     np.testing.assert_array_equal(K.conv_backward_weight(g, x, w.shape, 1, 1), 0)
     assert K.conv_backward_input(g, w, x.shape, 1, 1).shape == x.shape
+
+
+# Inputs, weights and gradients flush against an inaccessible page (at the end, then at the
+# start), so that a packer reading one float outside its image faults: the slice-run packers
+# (stride 1, W == OW: 3x3, dilated, 5x5, 3-D), strided 1x1, stride-2 rows of 16+ pixels (the
+# unmasked even-lane loads), flipped weights with and without permutes, several images a panel.
+GUARD_CASES = [
+    ("same_3x3", (3, 5, 3, 7), (6, 5, 3, 3), 1, 1, 1, 1),
+    ("same_dil2", (2, 3, 5, 5), (4, 3, 3, 3), 1, 2, 2, 1),
+    ("same_5x5_deep", (2, 24, 4, 3), (7, 24, 5, 5), 1, 2, 1, 1),
+    ("same_3d", (1, 3, 3, 4, 5), (4, 3, 3, 3, 3), (2, 1, 1), 1, 1, 1),
+    ("1x1_s2", (3, 7, 5, 9), (5, 7, 1, 1), 2, 0, 1, 1),
+    ("s2_wide", (1, 3, 5, 37), (4, 3, 3, 3), 2, 1, 1, 1),
+    ("flipped_deep", (3, 40, 3, 3), (45, 40, 3, 3), 1, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("where", ["end", "start"])
+@pytest.mark.parametrize("case", GUARD_CASES, ids=[c[0] for c in GUARD_CASES])
+def test_conv_stays_inside_its_arrays(isa, threads, rng, case, where):
+    from guard_pages import guarded
+    _, x_shape, w_shape, *args = case
+    x, w = _random(rng, x_shape), _random(rng, w_shape)
+    y = K.conv_forward(guarded(x, where), guarded(w, where), None, *args)
+    assert_conv_close(y, R.conv_forward(_f64(x), _f64(w), None, *args))
+    g = _random(rng, y.shape)
+    assert_conv_close(K.conv_backward_input(guarded(g, where), guarded(w, where), x.shape, *args),
+                      R.conv_backward_input(_f64(g), _f64(w), x.shape, *args))
+    assert_conv_close(K.conv_backward_weight(guarded(g, where), guarded(x, where), w.shape, *args),
+                      R.conv_backward_weight(_f64(g), _f64(x), w.shape, *args))
+
+
+# OpenMP may start a smaller team than the plan's thread count (OMP_THREAD_LIMIT, OMP_DYNAMIC, a
+# busy machine with OMP_DYNAMIC): each thread's share then grows, and must still fit the
+# per-thread buffers the plan sized. Run in a subprocess: the limit is read when OpenMP starts.
+_SMALL_TEAM_SCRIPT = """
+import numpy as np, convengine as ce
+from convengine.backends import reference as R
+from convengine.kernels import conv as K
+ce.set_num_threads(2)
+rng = np.random.default_rng(0)
+worst = 0.0
+for xs, ws in [((5, 48, 5, 5), (20, 48, 3, 3)), ((4, 48, 3, 4), (50, 48, 3, 3))]:
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    g = rng.standard_normal((xs[0], ws[0]) + xs[2:]).astype(np.float32)
+    pairs = [(K.conv_forward(x, w, None, 1, 1), R.conv_forward(x.astype(float), w.astype(float), None, 1, 1)),
+             (K.conv_backward_input(g, w, xs, 1, 1), R.conv_backward_input(g.astype(float), w.astype(float), xs, 1, 1)),
+             (K.conv_backward_weight(g, x, ws, 1, 1), R.conv_backward_weight(g.astype(float), x.astype(float), ws, 1, 1))]
+    for y, e in pairs:
+        worst = max(worst, float(np.max(np.abs(y - e)) / np.max(np.abs(e))))
+print(worst)
+"""
+
+
+def test_conv_gemm_correct_when_openmp_starts_fewer_threads():
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    proc = subprocess.run([sys.executable, "-c", _SMALL_TEAM_SCRIPT], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout) < 1e-4
 
 
 # --------------------------------------------------------------------------- #

@@ -7,7 +7,28 @@
 // loads. 24 independent accumulators cover the 4-cycle FMA latency on two ports (8 needed)
 // three times. No software prefetch in the k loop: the A micro-panel is reused from L1 by every
 // call of loop 1 and the hardware prefetchers keep up with the B micro-panel streaming from L2
-// (prefetching either, 4 to 16 steps ahead, measured no difference).
+// (prefetching either, 4 to 16 steps ahead, measured no difference; prefetching the next A
+// micro-panel into L1 or L2 during loop 1 neither).
+//
+// What limits it (benchmarks/gemm_ceiling.cpp, one core, thread CPU time, best of 5, three runs;
+// % of a 24-chain FMA-only loop at 208 GFLOP/s, the same as _C.fma_probe):
+//     24 FMAs + 6 broadcasts a step, B row kept in registers   209   100%
+//     this kernel, panels in L1 (kc = 128)                     175    84%
+//     this kernel, B block in L2 (kc = 384, 960 KiB)           176    85%
+//     ... with a 2.25 MiB A block and C rows 2048 apart        165    79%
+//     sgemm 2048^3 (adds packing, ~5% of the time by perf)     160    75-77% of _C.fma_probe
+// The loss is the instruction mix, not the memory hierarchy: on this core every uop that is
+// not an FMA, beyond the six broadcasts, costs about a quarter of a cycle (four extra loads of
+// any kind, four integer adds: 5-7% each; NOPs and zero idioms: nothing), so the 10 loads and
+// the loop counter of a step take ~14 cycles instead of 12. Fewer loads per FMA needs more
+// accumulators than 32 registers allow: (MR + NR/16) / (MR * NR/16) is 0.42 for 6 x 64, 0.40 for
+// 5 x 80, 0.44 for 9 x 48, 0.58 for 14 x 32, and all of these measured within 3% of each other
+// in L1 (173-183 GFLOP/s). FMAs with an embedded broadcast ({1to16}) instead of a broadcast
+// register are a load each: 106-114 GFLOP/s. An inline-assembly k loop (B loads first or
+// spread, unrolled 1, 2 or 4 times, broadcasts in 1 to 4 registers) reached 190 against 178-181
+// as a bare loop in L1, but inside this kernel it only matched GCC's schedule (unrolled 4 times:
+// 169-174 against 170-173 GFLOP/s, L1 and L2) or lost (once: 165 against 173 with B in L2), so
+// the kernel stays in intrinsics; unrolling 8 instead of 4 times gained nothing either.
 //
 // Why 6 x 64 rather than the 12 x 32 this file replaced (same 24 accumulators): in place, with
 // B micro-panels streaming from an L2-resident block and C tiles coming from L3, it ran 7-9%
@@ -140,13 +161,24 @@ void sgemm_ukr_6x64__avx512(int64_t k, const float* a, const float* b, float* c,
 //
 //  - KC = 384: the A micro-panel, MR x KC = 9 KiB, stays in L1 (a fifth of it) while each B
 //    micro-panel streams past from L2 at 256 bytes per 12 cycles; a long KC amortises the C-tile
-//    update (24 vector loads and stores per 9216 FMAs).
+//    update (24 vector loads and stores per 9216 FMAs). Streaming B from L2 costs little: the
+//    kernel runs as fast with a 960 KiB B block as with both panels in L1 (see above). The
+//    BLIS-like alternative, a B micro-panel kept in L1 while A micro-panels stream past (loops
+//    1 and 2 swapped, KC = 96-128 so that 64 x KC floats fit), measured 139-145 against 151-154
+//    GFLOP/s for this order in the same run: the C tiles, walked down the rows, are then read
+//    and written three to four times as often.
 //  - NC = 640 (a multiple of NR = 64): the B block, KC x NC = 960 KiB, stays in the 2 MiB L2 for
 //    a whole pass of loop 2, with room for the A micro-panels and C tiles flowing through.
 //    Measured in place (single core, C rows 8 KiB apart): B blocks of 0.75-1.0 MiB ran 164-167
 //    GFLOP/s for KC from 256 to 512; 1.25 MiB fell to 161-162, 1.5 MiB to 146-157.
 //  - MC = 1536 (a multiple of MR = 6): the A block, MC x KC = 2.25 MiB, lives in L3; a larger MC
 //    packs each B block fewer times (ceil(M / MC)), a smaller one keeps the block closer.
+//    For M = 2048 (two A blocks of 1026 rows) packing B once instead (MC = 2052) halved the B
+//    packing time but made packing A, now a 3 MiB block, as much slower (perf: 5.1% against
+//    4.6% of the samples in packing, no measurable change in GFLOP/s).
+// Re-measured on 2048^3 (single core, alternating runs): KC x NC of 384 x 640, 512 x 512,
+// 256 x 960 and 320 x 768 all ran 153-162 GFLOP/s, inside the run-to-run noise of this shared
+// machine.
 void init_gemm__avx512(GemmKernels& k) {
     k.ukr = sgemm_ukr_6x64__avx512;
     k.mr = kMR;

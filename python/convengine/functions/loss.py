@@ -1,9 +1,9 @@
-"""Loss functions (PyTorch's functional forms and semantics) and the stable soft-max family
-they build on.
+"""Loss functions (PyTorch's functional forms and semantics).
 
 Classification losses work on logits through a log-sum-exp shifted by the row maximum, so
 large logits never overflow: cross_entropy is one fused Function whose backward is
 softmax - target (weighted, smoothed). Every loss checks its arguments and names the bad one.
+Soft-max and sigmoid inside losses are functions.activation's (C++ kernels for float32).
 
 Shapes: input (N, C) or (N, C, d1, ..., dk) with classes on dim 1; class-index targets
 (N,) or (N, d1, ..., dk); element-wise losses need target.shape == input.shape.
@@ -16,9 +16,10 @@ import numpy as np
 from ..autograd import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
+from .activation import Sigmoid, Softmax
 from .shape import TakeAlongDim
 
-__all__ = ["LogSoftmaxFunction", "SoftmaxFunction", "SigmoidFunction", "CrossEntropyFunction",
+__all__ = ["CrossEntropyFunction",
            "NllLossFunction", "BinaryCrossEntropyFunction", "BCEWithLogitsFunction",
            "PointwiseLossFunction", "stable_log_softmax", "cross_entropy", "nll_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
@@ -39,30 +40,7 @@ def stable_log_softmax(x, axis):
         return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-# ----- soft-max family (used by the losses; nn.functional may have its own) --------------------
-
-
-class LogSoftmaxFunction(Function):
-    def forward(self, x, dim):
-        out = stable_log_softmax(x, dim)
-        self.dim, self.out = dim, out
-        return out
-
-    def backward(self, grad):
-        # d logp_i / dx_j = delta_ij - p_j  ->  g - p * sum(g)
-        return grad - np.exp(self.out) * grad.sum(axis=self.dim, keepdims=True)
-
-
-class SoftmaxFunction(Function):
-    def forward(self, x, dim):
-        out = np.exp(stable_log_softmax(x, dim))
-        self.dim, self.out = dim, out
-        return out
-
-    def backward(self, grad):
-        # p * (g - sum(g * p))
-        p = self.out
-        return p * (grad - (grad * p).sum(axis=self.dim, keepdims=True))
+# ----- numerically stable helpers on raw arrays (BCE with logits) ---------------------------
 
 
 def _sigmoid(x):
@@ -74,16 +52,6 @@ def _sigmoid(x):
 def _softplus_neg(x):
     """log(1 + exp(-x)), stably."""
     return np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
-
-
-class SigmoidFunction(Function):
-    def forward(self, x):
-        out = _sigmoid(x)
-        self.out = out
-        return out
-
-    def backward(self, grad):
-        return grad * self.out * (1 - self.out)
 
 
 # ----- argument checks --------------------------------------------------------------------------
@@ -524,9 +492,9 @@ def dice_loss(input, target, *, smooth=1.0, activation="auto", include_backgroun
     if activation == "auto":
         activation = "softmax" if c > 1 else "sigmoid"
     if activation == "softmax":
-        probs = SoftmaxFunction.apply(input, dim=1)
+        probs = Softmax.apply(input, dim=1)
     elif activation == "sigmoid":
-        probs = SigmoidFunction.apply(input)
+        probs = Sigmoid.apply(input)
     elif activation is None:
         probs = input
     else:
@@ -580,7 +548,7 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none")
     inputs, targets = _same_shape(inputs, targets, op)
     if not isinstance(gamma, numbers.Real) or gamma < 0:
         raise ValueError(f"{op}: gamma must be non-negative, got {gamma}")
-    p = SigmoidFunction.apply(inputs)
+    p = Sigmoid.apply(inputs)
     ce = binary_cross_entropy_with_logits(inputs, targets, reduction="none")
     p_t = p * targets + (1 - p) * (1 - targets)
     loss = ce * (1 - p_t) ** gamma if gamma else ce
@@ -602,7 +570,7 @@ def focal_loss(input, target, gamma=2.0, weight=None, ignore_index=-100, reducti
     t = _class_targets(input, target, ignore_index, op)
     valid = t != ignore_index
     safe = np.where(valid, t, 0)
-    logp = LogSoftmaxFunction.apply(input, dim=1)
+    logp = Softmax.apply(input, dim=1, log=True)
     logp_y = TakeAlongDim.apply(logp, indices=safe[:, None], dim=1).squeeze(1)  # (N, *)
     wy = valid.astype(input.dtype) if w is None else w.astype(input.dtype)[safe] * valid
     modulating = (1 - logp_y.exp()) ** gamma if gamma else 1.0
