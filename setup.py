@@ -109,7 +109,10 @@ setup(
     cmdclass={"build_ext": IsaBuildExt},
     install_requires=["numpy>=1.22"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0"],
+        # test: torch is the oracle for every op, scipy.ndimage for the augmentation kernels;
+        # matplotlib so the plotting code (bench --plot, Grad-CAM overlays, history) runs too.
+        "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0",
+                 "scipy>=1.9", "matplotlib>=3.5"],
         # `convengine bench`: threadpoolctl holds numpy's BLAS to --threads and names its
         # kernel; tqdm draws the progress bar; matplotlib draws --plot.
         "bench": ["threadpoolctl>=3", "tqdm>=4"],

@@ -259,8 +259,19 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     // Band geometry for b output rows of the outer dim (D when OD > 1, else H).
     const bool outer_d = OD > 1;
     const int64_t outer = outer_d ? OD : OH;
-    const int64_t Wb = round_up64((ceil_div(OW, TP) * TP - 1) * geom.s[2] +
-                                  (geom.k[2] - 1) * geom.d[2] + 1, 16);
+    // (the 16-channel kernel at stride 1 reads whole 16-pixel vectors instead of 14-pixel tiles)
+    const int64_t cover = std::max(ceil_div(OW, TP) * TP, round_up64(OW, 16));
+    // W stride 2 without dilation, where the kernel then takes its pixel-vector tiles (16
+    // channels or fewer, or rows that 16-pixel vectors fit better than 14-pixel tiles): band rows
+    // are stored split by column parity (the even columns, then the odd ones, Wh each) and read
+    // at stride 1: tap kw of pixel i is half kw % 2, column i + kw/2 (measured 2.68 -> 2.48 ms on
+    // convT_unet_up's backward-input; no gain on 14-pixel tiles, 3% slower on resnet_stem).
+    const bool pix = oc_vecs == 1 || round_up64(OW, 16) < ceil_div(OW, TP) * TP;
+    const bool split_w = pix && geom.s[2] == 2 && geom.d[2] == 1 && geom.p[2] >= 0;
+    const int64_t Wh = round_up64(cover + (geom.k[2] - 1) / 2, 16);
+    const int64_t Wb = split_w ? 2 * Wh
+                               : round_up64((cover - 1) * geom.s[2] +
+                                                (geom.k[2] - 1) * geom.d[2] + 1, 16);
     auto band_dims = [&](int64_t b, int64_t* Db, int64_t* Hb) {
         const int64_t extra = (tile_rows - 1) * geom.s[1];  // rows a last partial tile reads
         if (outer_d) {
@@ -275,25 +286,35 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     const int64_t budget = (scratch ? scratch_floats : budget_floats()) - round_up64(wfloats, 16) -
                            round_up64(koff_floats, 16);
     if (budget <= 0) return false;
-    // Two ways to share the work. Weight-block-major: when a group's packed weights are large
-    // (they would stream from L3 for every band) and every image's whole padded input fits the
-    // workspace, pad everything first, then each thread takes whole weight blocks (which stay in
-    // its L2) across all images. Otherwise band-major: items (image, group, band), bands as tall
-    // as fit in about 1 MiB (read many times while their rows are computed: they should stay in
-    // L2), but small enough for at least 2 items per thread.
+    // Two ways to share the work. Band-major: items (image, group, band), bands as tall as fit
+    // in about 1 MiB (read many times while their rows are computed: they should stay in L2;
+    // 4 MiB for 3-D, see below), but small enough for at least 2 items per thread; the packed
+    // weights of a group stream through once per band. Weight-block-major, when a group's
+    // weights are large (over 1 MiB: they would stream from L3 for every band of every image)
+    // and every image's whole padded input fits the workspace: pad everything first, then each
+    // thread takes whole weight blocks, and runs them over one image after another (its blocks
+    // stay in its L2, each image's band passes through once). Not when band-major items are
+    // whole images already (weights then stream once per image: measured faster on resnet_l3,
+    // 7.0 vs 7.6 ms with 2 threads).
     const int64_t units = G * blocks;
+    const int64_t want_items = 2 * threads0;
+    // 3-D bands copy b + (k-1)*d planes for b output planes (a one-plane band copies every input
+    // plane k times): there bands up to 4 MiB cost less than the copies they save (measured 61
+    // -> 55 ms on conv3d_ct's backward-input, 1 thread).
+    const int64_t band_target =
+        std::min<int64_t>(budget / threads0, int64_t{1} << (outer_d ? 20 : 18));
     int64_t Db, Hb;
     band_dims(outer, &Db, &Hb);
     const int64_t whole_band = round_up64(Cin * Db * Hb * Wb, 16);
+    const bool whole_image_items = whole_band <= band_target && N * G >= want_items;
     const bool weight_major = K * M * static_cast<int64_t>(sizeof(float)) > (int64_t{1} << 20) &&
+                              !whole_image_items &&
                               (units % threads0 == 0 || units >= 4 * threads0) &&
                               N * G * whole_band <= budget;
     int64_t b = outer;
     if (!weight_major) {
-        const int64_t want_items = 2 * threads0;
         if (N * G * ceil_div(outer, b) < want_items)
             b = std::max<int64_t>(1, ceil_div(outer, ceil_div(want_items, N * G)));
-        const int64_t band_target = std::min<int64_t>(budget / threads0, int64_t{1} << 18);
         for (;;) {
             band_dims(b, &Db, &Hb);
             if (Cin * Db * Hb * Wb <= band_target || b == 1) break;
@@ -321,26 +342,27 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     float* wpk = scratch ? scratch : ws.floats();
     int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up64(wfloats, 16));
     float* bands = wpk + round_up64(wfloats, 16) + round_up64(koff_floats, 16);
-    // Pack the weights: group g, block q at wpk + (g*blocks + q)*K*TO, k-major, TO per k.
-    for (int64_t g = 0; g < G; ++g) {
+    // Pack the weights: group g, block q at wpk + (g*blocks + q)*K*TO, k-major, TO per k; blocks
+    // spread over the threads (packed serially, resnet_l3's 2.4 MB took a tenth of the pass).
+    const int pack_threads = static_cast<int>(std::min<int64_t>(threads0, G * blocks));
+    for_items(G * blocks, pack_threads, [&](int64_t u, int) {
+        const int64_t g = u / blocks, q = u % blocks;
         const auto v = view(g);
         const int64_t vt = v.taps();
-        for (int64_t q = 0; q < blocks; ++q) {
-            float* dst = wpk + (g * blocks + q) * K * TO;
-            for (int64_t j = 0; j < TO; ++j) {
-                const int64_t oc = q * TO + j;
-                for (int64_t o = 0, k = 0; o < Cin; ++o)
-                    for (int64_t t = 0; t < vt; ++t, ++k)
-                        dst[k * TO + j] = oc < M ? v.at(oc, o, t) : 0.0f;
-            }
-        }
-    }
+        float* dst = wpk + u * K * TO;
+        for (int64_t o = 0, k = 0; o < Cin; ++o)
+            for (int64_t t = 0; t < vt; ++t, ++k)
+                for (int64_t j = 0; j < TO; ++j) {
+                    const int64_t oc = q * TO + j;
+                    dst[k * TO + j] = oc < M ? v.at(oc, o, t) : 0.0f;
+                }
+    });
     for (int64_t k = 0; k < K; ++k) {
         const int64_t c = k / T, t = k % T;
         const int64_t kw = t % geom.k[2], kh = (t / geom.k[2]) % geom.k[1];
         const int64_t kd = t / (geom.k[2] * geom.k[1]);
         koff[k] = c * Db * Hb * Wb + kd * geom.d[0] * Hb * Wb + kh * geom.d[1] * Wb +
-                  kw * geom.d[2];
+                  (split_w ? kw % 2 * Wh + kw / 2 : kw * geom.d[2]);
     }
     const int64_t D = geom.in[0], H = geom.in[1], W = geom.in[2];
     // Zero-padded copy of band (outer rows [o0, ..)) of image n, group g:
@@ -360,6 +382,17 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
                         continue;
                     }
                     const float* src = xg + (c * D + id) * H * W + ih * W;
+                    if (split_w) {
+                        // padded column q = x column q - pw goes to half q % 2, index q / 2
+                        std::memset(row, 0, static_cast<size_t>(Wb) * sizeof(float));
+                        const int64_t n = std::min<int64_t>(W, 2 * Wh - pw);
+                        if (n <= 0) continue;
+                        if (pw % 2 == 0)
+                            kk.deinterleave(src, n, row + pw / 2, row + Wh + pw / 2);
+                        else
+                            kk.deinterleave(src, n, row + Wh + (pw - 1) / 2, row + (pw + 1) / 2);
+                        continue;
+                    }
                     const int64_t q0 = std::max<int64_t>(0, pw);
                     const int64_t q1 = std::min<int64_t>(Wb, W + pw);
                     for (int64_t q = 0; q < q0 && q < Wb; ++q) row[q] = 0.0f;
@@ -381,7 +414,7 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
         a.w = wpk + (g * blocks + q) * K * TO;
         a.sd = geom.s[0];
         a.sh = geom.s[1];
-        a.sw = geom.s[2];
+        a.sw = split_w ? 1 : geom.s[2];
         a.od0 = outer_d ? o0 : 0;
         a.od1 = outer_d ? o1 : 1;
         a.oh0 = outer_d ? 0 : o0;
@@ -403,10 +436,12 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
         for_items(N * G, copy_threads, [&](int64_t i, int) {
             copy_band(i / G, i % G, 0, bands + i * band_floats);
         });
-        for_items(units, threads, [&](int64_t u, int) {
-            const int64_t g = u / blocks, q = u % blocks;
+        for_items(threads, threads, [&](int64_t part, int) {
+            const int64_t u0 = units * part / threads, u1 = units * (part + 1) / threads;
             for (int64_t n = 0; n < N; ++n)
-                run_block(n, g, 0, outer, q, bands + (n * G + g) * band_floats);
+                for (int64_t u = u0; u < u1; ++u)
+                    run_block(n, u / blocks, 0, outer, u % blocks,
+                              bands + (n * G + u / blocks) * band_floats);
         });
         return true;
     }
@@ -1032,6 +1067,310 @@ bool backward_input_phases(const Shape& s, const float* dy, const float* w, cons
     return true;
 }
 
+// ---- W stride 2: the two W phases of a tile together ----------------------------------------
+//
+// For 2-D and 1-D convolutions with W stride 2 the phases of one H residue rh are two stride-1
+// convolutions over the same dY rows (W residues 0 and 1, different taps and offsets). The
+// micro-kernel runs both on the same 14-pixel tile and interleaves them as it stores straight
+// into dX rows i'*sh + rh (fold 3 of DirectRows): no phase buffers, no interleave pass, and one
+// band copy of dY serves both phases. Each thread copies a band of dY rows for one rh with
+// zero padding wide enough for both phases (pad_band = the larger phase pad; the other phase's
+// offsets shift by the difference).
+
+// False when the shape does not qualify (not W stride 2, 3-D, kernel no larger than the stride,
+// few channels, phases under 12 pixels wide) or the workspace cannot hold the packed weights
+// and a band per thread.
+bool backward_input_phase_pairs(const Shape& s, const float* dy, const float* w,
+                                const float* bias, bool relu, float* dx, Status* status) {
+    const ConvGeom& g0 = s.geom;
+    const ConvKernels& kk = kernels().conv;
+    if (kk.direct_rows == nullptr || s.Cg < 16 || g0.s[2] != 2 || g0.s[1] > 8) return false;
+    if (g0.in[0] != 1 || g0.out[0] != 1 || g0.k[0] != 1) return false;
+    for (int d = 1; d < 3; ++d)
+        if (g0.s[d] > 1 && g0.k[d] * g0.d[d] <= g0.s[d]) return false;
+    const int64_t H = g0.in[1], W = g0.in[2], sh = g0.s[1];
+    PhaseDim pw[2], ph[8];
+    for (int64_t r = 0; r < 2; ++r)
+        pw[r] = phase_dim(W, g0.out[2], g0.k[2], 2, g0.d[2], g0.p[2], r);
+    for (int64_t r = 0; r < sh; ++r)
+        ph[r] = phase_dim(H, g0.out[1], g0.k[1], sh, g0.d[1], g0.p[1], r);
+    const int64_t OWp = pw[0].size;  // phase 0 is the wider one
+    if (OWp < 12) return false;
+    int64_t pad_band = 0;  // zero columns before dY in a band: the larger phase pad
+    int64_t reach = 0;     // columns a tile reads past its first, beyond the 14 pixels
+    for (int f = 0; f < 2; ++f)
+        if (pw[f].taps > 0) pad_band = max64(pad_band, pw[f].pad);
+    for (int f = 0; f < 2; ++f)
+        if (pw[f].taps > 0)
+            reach = max64(reach, (pw[f].taps - 1) * pw[f].dil + pad_band - pw[f].pad);
+    const int64_t Wb = round_up64(ceil_div(OWp, 14) * 14 + reach, 16);
+    int64_t h_reach = 0;  // extra dY rows a band holds below its phase rows
+    for (int64_t r = 0; r < sh; ++r)
+        if (ph[r].taps > 0) h_reach = max64(h_reach, (ph[r].taps - 1) * ph[r].dil);
+    // Packed weights of (rh, phase f): G x blocks of K x 32, K = OCg * taps_h * taps_w(f).
+    const int64_t blocks = ceil_div(s.Cg, 32);
+    int64_t K[8][2], woff[8][2], koff_at[8][2];
+    int64_t wfloats = 0, koffs = 0;
+    for (int64_t r = 0; r < sh; ++r)
+        for (int f = 0; f < 2; ++f) {
+            K[r][f] = s.OCg * ph[r].taps * pw[f].taps;
+            woff[r][f] = wfloats;
+            koff_at[r][f] = koffs;
+            wfloats += s.G * blocks * K[r][f] * 32;
+            koffs += K[r][f];
+        }
+    const int threads0 = gemm_threads(2.0 * s.N * s.C * s.I * s.OCg * s.T / 4.0);
+    const int64_t fixed = round_up64(wfloats, 16) + round_up64(2 * koffs, 16);
+    const int64_t band_target = min64(int64_t{1} << 18, (budget_floats() - fixed) / threads0);
+    int64_t rows_max = 0;
+    for (int64_t r = 0; r < sh; ++r) rows_max = max64(rows_max, ph[r].size);
+    if (rows_max == 0) return false;
+    // Band rows: as many as fit the target, but enough items for 2 per thread.
+    int64_t b = band_target / (s.OCg * Wb) - h_reach;
+    b = min64(b, max64(1, ceil_div(rows_max * sh, ceil_div(2 * threads0, s.N * s.G) * sh)));
+    b = min64(b, rows_max);
+    if (b < 1) return false;
+    const int64_t Hb = b + h_reach;
+    const int64_t band_floats = round_up64(s.OCg * Hb * Wb, 16);
+    const int64_t need = fixed + threads0 * band_floats;
+    WorkspaceLease ws(need * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) {
+        *status = ws.status();
+        return true;
+    }
+    float* wpk = ws.floats();
+    int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up64(wfloats, 16));
+    float* bands = wpk + fixed;
+    for (int64_t r = 0; r < sh; ++r)
+        for (int f = 0; f < 2; ++f) {
+            if (K[r][f] == 0) continue;
+            PhaseView v{};
+            v.Cg = s.Cg;
+            v.KH = g0.k[1];
+            v.KW = g0.k[2];
+            v.T = s.T;
+            v.kt[0] = 1;
+            v.kt[1] = ph[r].taps;
+            v.kt[2] = pw[f].taps;
+            v.klast[1] = ph[r].k_last;
+            v.klast[2] = pw[f].k_last;
+            v.kstep[0] = v.kstep[1] = 1;
+            v.kstep[1] = ph[r].k_step;
+            v.kstep[2] = pw[f].k_step;
+            v.init_taps();
+            const int64_t tp = v.taps();
+            int64_t* ko = koff + koff_at[r][f];
+            for (int64_t o = 0; o < s.OCg; ++o)
+                for (int64_t jh = 0; jh < ph[r].taps; ++jh)
+                    for (int64_t jw = 0; jw < pw[f].taps; ++jw)
+                        ko[(o * ph[r].taps + jh) * pw[f].taps + jw] =
+                            (o * Hb + jh * ph[r].dil) * Wb + jw * pw[f].dil + pad_band - pw[f].pad;
+            // weight blocks spread over the threads
+            const int pack_threads = static_cast<int>(min64(threads0, s.G * blocks));
+            for_items(s.G * blocks, pack_threads, [&](int64_t u, int) {
+                const int64_t g = u / blocks, q = u % blocks;
+                PhaseView vg = v;
+                vg.w_g = w + g * s.OCg * s.Cg * s.T;
+                float* dst = wpk + woff[r][f] + u * K[r][f] * 32;
+                for (int64_t o = 0, k = 0; o < s.OCg; ++o)
+                    for (int64_t t = 0; t < tp; ++t, ++k)
+                        for (int64_t j = 0; j < 32; ++j) {
+                            const int64_t c = q * 32 + j;
+                            dst[k * 32 + j] = c < s.Cg ? vg.at(c, o, t) : 0.0f;
+                        }
+            });
+        }
+    // Items: (image, group, rh, band of b phase rows).
+    std::vector<int64_t> bands_of;  // (rh, first phase row) pairs
+    for (int64_t r = 0; r < sh; ++r)
+        for (int64_t i0 = 0; i0 < ph[r].size; i0 += b) {
+            bands_of.push_back(r);
+            bands_of.push_back(i0);
+        }
+    const int64_t per_image = static_cast<int64_t>(bands_of.size()) / 2;
+    const int64_t items = s.N * s.G * per_image;
+    const int threads = static_cast<int>(min64(threads0, items));
+    const int64_t OH = g0.out[1], OW = g0.out[2];
+    for_items(items, threads, [&](int64_t item, int t) {
+        const int64_t e = item % per_image, g = item / per_image % s.G;
+        const int64_t n = item / (per_image * s.G);
+        const int64_t r = bands_of[2 * e], i0 = bands_of[2 * e + 1];
+        const int64_t i1 = min64(ph[r].size, i0 + b);
+        float* buf = bands + t * band_floats;
+        if (ph[r].taps > 0) {
+            // buf[o][zh][q] = dY[o][i0 - pad_h + zh][q - pad_band] (0 outside)
+            const float* dy_ng = dy + (n * s.OC + g * s.OCg) * s.P;
+            for (int64_t o = 0; o < s.OCg; ++o)
+                for (int64_t zh = 0; zh < Hb; ++zh) {
+                    float* row = buf + (o * Hb + zh) * Wb;
+                    const int64_t ih = i0 - ph[r].pad + zh;
+                    std::memset(row, 0, static_cast<size_t>(Wb) * sizeof(float));
+                    if (ih < 0 || ih >= OH) continue;
+                    const int64_t q0 = max64(0, pad_band), q1 = min64(Wb, OW + pad_band);
+                    if (q1 > q0)
+                        std::memcpy(row + q0, dy_ng + (o * OH + ih) * OW + (q0 - pad_band),
+                                    static_cast<size_t>(q1 - q0) * sizeof(float));
+                }
+        }
+        for (int64_t q = 0; q < blocks; ++q) {
+            DirectRows a{};
+            a.band = buf;
+            a.Hb = Hb;
+            a.Wb = Wb;
+            a.koff = koff + koff_at[r][0];
+            a.K = K[r][0];
+            a.w = wpk + woff[r][0] + (g * blocks + q) * K[r][0] * 32;
+            a.koff1 = koff + koff_at[r][1];
+            a.K1 = K[r][1];
+            a.w1 = wpk + woff[r][1] + (g * blocks + q) * K[r][1] * 32;
+            a.sd = a.sh = a.sw = 1;
+            a.od0 = 0;
+            a.od1 = 1;
+            a.oh0 = a.band_oh0 = i0;
+            a.oh1 = i1;
+            a.OH = ph[r].size;
+            a.OW = OWp;
+            a.P = s.I;
+            a.y = dx + (n * s.C + g * s.Cg + q * 32) * s.I + r * W;
+            a.y_h = sh * W;
+            a.y_w = W;
+            a.oc_valid = min64(32, s.Cg - q * 32);
+            a.bias = bias ? bias + g * s.Cg + q * 32 : nullptr;
+            a.relu = relu ? 1 : 0;
+            a.oc_vecs = 2;
+            a.fold = 3;
+            kk.direct_rows(a);
+        }
+    });
+    return true;
+}
+
+// ---- strided backward-input with kernel == stride: one tap per output position ------------
+//
+// When every kernel size equals its stride (no dilation), e.g. the 2x2 stride-2 transposed
+// convolution of a U-Net decoder, the windows do not overlap: dX[c, i*s + k - p] receives the
+// single tap k from dY[:, i] (positions past the last window get only the bias). Each tap is then
+// a 1x1 convolution of dY, and all the taps of one dY pixel together are a 1x1 convolution with
+// Cg*T outputs: the pixel-vector tiles of the direct kernel run that over bands of dY rows (no
+// phases, no col2im), a tile's 8 weight lanes being 4 channels x the W taps kw = 0, 1, which
+// are interleaved as they are stored straight into dX (fold 2 of DirectRows); the (kd, kh) taps
+// are separate weight blocks writing every sd-th plane and sh-th row. Bias and ReLU are fused in
+// the store. Each thread copies a band of dY rows of every channel of the group (about 256 KiB,
+// channel stride padded off a multiple of 4 KiB so that the channels a tile reads do not evict
+// each other from L1: reading dY in place was 20% slower) where it stays for all the blocks.
+
+// The packed weights of weight block q = (kd*KH + kh)*cblocks + cb: OCg x 32 floats, dY
+// channel o major; lane 2*j + kw holds W_g[o][cb*16 + j][kd][kh][kw] (0 past Cg).
+void pack_taps_block(const float* w_g, int64_t OCg, int64_t Cg, int64_t T, int64_t q,
+                     int64_t cblocks, float* dst) {
+    const int64_t tq = q / cblocks, c0 = q % cblocks * 16;
+    for (int64_t o = 0; o < OCg; ++o)
+        for (int64_t lane = 0; lane < 32; ++lane) {
+            const int64_t c = c0 + lane / 2, kw = lane % 2;
+            dst[o * 32 + lane] = c < Cg ? w_g[(o * Cg + c) * T + tq * 2 + kw] : 0.0f;
+        }
+}
+
+// The dY rows [lo, hi) whose row i*s + k - p falls in [0, size).
+void taps_row_range(int64_t rows, int64_t size, int64_t s, int64_t k, int64_t p, int64_t* lo,
+                    int64_t* hi) {
+    *lo = p > k ? ceil_div(p - k, s) : 0;
+    *hi = size + p - k > 0 ? min64(rows, ceil_div(size + p - k, s)) : 0;
+}
+
+// False when the shape does not qualify (kernel != stride, W kernel not 2, few channels, dY rows
+// under 14 pixels) or the packed weights and a band of one dY row per thread do not fit the
+// workspace.
+bool backward_input_taps(const Shape& s, const float* dy, const float* w, const float* bias,
+                         bool relu, float* dx, Status* status) {
+    const ConvGeom& g0 = s.geom;
+    const ConvKernels& kk = kernels().conv;
+    if (kk.direct_rows == nullptr || s.Cg < 16 || g0.k[2] != 2 || g0.out[2] < 14) return false;
+    for (int d = 0; d < 3; ++d)
+        if (g0.k[d] != g0.s[d] || (g0.k[d] > 1 && g0.d[d] != 1)) return false;
+    const int64_t OD = g0.out[0], OH = g0.out[1], OW = g0.out[2];
+    const int64_t D = g0.in[0], H = g0.in[1], W = g0.in[2];
+    const int64_t cblocks = ceil_div(s.Cg, 16);
+    const int64_t blocks = g0.k[0] * g0.k[1] * cblocks;
+    const int64_t block_floats = s.OCg * 32;
+    const int64_t wfloats = s.G * blocks * block_floats;
+    // Items: (image, group, band of b dY rows (od, oh)), at least 2 per thread; a band of every
+    // channel of the group (about 256 KiB) is copied and stays in L2 for all the weight blocks.
+    const int threads0 = gemm_threads(2.0 * s.N * s.C * s.I * s.OCg);
+    const int64_t nrows = OD * OH;
+    const int64_t ld = round_up64(OW, 16);
+    const int64_t fixed = round_up64(wfloats, 16) + round_up64(2 * s.OCg, 16);
+    const int64_t band_budget = min64(int64_t{1} << 16, (budget_floats() - fixed) / threads0);
+    int64_t b = min64(nrows, (band_budget / s.OCg - 16) / ld);
+    b = min64(b, max64(1, ceil_div(nrows, ceil_div(2 * threads0, s.N * s.G))));
+    if (b < 1) return false;
+    const int64_t cs = b * ld + 16;  // channel stride of a band (off a multiple of 4 KiB)
+    const int64_t need = fixed + threads0 * s.OCg * cs;
+    WorkspaceLease ws(need * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) {
+        *status = ws.status();
+        return true;
+    }
+    float* wpk = ws.floats();
+    int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up64(wfloats, 16));
+    for (int64_t g = 0; g < s.G; ++g)
+        for (int64_t q = 0; q < blocks; ++q)
+            pack_taps_block(w + g * s.OCg * s.Cg * s.T, s.OCg, s.Cg, s.T, q, cblocks,
+                            wpk + (g * blocks + q) * block_floats);
+    float* rows = wpk + round_up64(wfloats, 16) + round_up64(2 * s.OCg, 16);
+    for (int64_t o = 0; o < s.OCg; ++o) koff[o] = o * cs;  // dY channel o in a band
+    // Positions past the last window (output_padding) get only the bias.
+    bool covered = true;
+    for (int d = 0; d < 3; ++d) covered = covered && g0.out[d] * g0.s[d] - g0.p[d] >= g0.in[d];
+    if (!covered) {
+        fill_planes(s.N, s.C, s.I, bias, dx);
+        if (relu) relu_in_place(dx, s.N * s.C * s.I);
+    }
+    const int64_t nbands = ceil_div(nrows, b);
+    const int64_t items = s.N * s.G * nbands;
+    const int threads = static_cast<int>(min64(threads0, items));
+    for_items(items, threads, [&](int64_t item, int t) {
+        const int64_t band = item % nbands, g = item / nbands % s.G, n = item / (nbands * s.G);
+        float* buf = rows + t * s.OCg * cs;
+        const float* dy_ng = dy + (n * s.OC + g * s.OCg) * s.P;
+        const int64_t r0 = band * b, r1 = min64(nrows, r0 + b);
+        for (int64_t o = 0; o < s.OCg; ++o)
+            for (int64_t r = r0; r < r1; ++r)
+                std::memcpy(buf + o * cs + (r - r0) * ld, dy_ng + o * s.P + r * OW,
+                            static_cast<size_t>(OW) * sizeof(float));
+        for (int64_t q = 0; q < blocks; ++q) {
+            const int64_t tq = q / cblocks, c0 = q % cblocks * 16;
+            const int64_t kd = tq / g0.k[1], kh = tq % g0.k[1];
+            DirectRows a{};
+            a.band = buf;
+            a.Wb = ld;
+            a.koff = koff;
+            a.K = s.OCg;
+            a.w = wpk + (g * blocks + q) * block_floats;
+            a.oh0 = a.band_oh0 = r0;
+            a.oh1 = r1;
+            a.OH = OH;
+            a.OW = OW;
+            a.P = s.I;
+            a.oc_valid = min64(16, s.Cg - c0);
+            a.bias = bias ? bias + g * s.Cg + c0 : nullptr;
+            a.relu = relu ? 1 : 0;
+            a.fold = 2;
+            a.y_d = g0.s[0] * H * W;
+            a.y_h = g0.s[1] * W;
+            a.x_pad = g0.p[2];
+            a.y_w = W;
+            taps_row_range(OD, D, g0.s[0], kd, g0.p[0], &a.od_lo, &a.od_hi);
+            taps_row_range(OH, H, g0.s[1], kh, g0.p[1], &a.oh_lo, &a.oh_hi);
+            // dY row (od, oh) lands at a.y + od*y_d + oh*y_h (formed only for rows in range)
+            a.y = dx + (n * s.C + g * s.Cg + c0) * s.I +
+                  ((kd - g0.p[0]) * H + (kh - g0.p[1])) * W;
+            kk.direct_rows(a);
+        }
+    });
+    return true;
+}
+
 Status backward_input_impl(const Shape& s, const float* dy, const float* w, const float* bias,
                            bool relu, float* dx) {
     if (s.N == 0) return Status::success();
@@ -1053,6 +1392,10 @@ Status backward_input_impl(const Shape& s, const float* dy, const float* w, cons
     }
     if (!unit_stride(s.geom)) {
         Status status;
+        tls_algorithm = "taps-direct-tiles";
+        if (backward_input_taps(s, dy, w, bias, relu, dx, &status)) return status;
+        tls_algorithm = "phase-pairs-direct-tiles";
+        if (backward_input_phase_pairs(s, dy, w, bias, relu, dx, &status)) return status;
         tls_algorithm = "phases-direct-tiles";
         if (backward_input_phases(s, dy, w, bias, relu, dx, &status)) return status;
     }

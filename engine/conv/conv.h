@@ -20,7 +20,8 @@
 //                     (conv_gemm.h) with B panels packed straight from the image (implicit
 //                     im2col: no column matrix at all); bias and ReLU in the epilogue.
 //   backward-input    stride 1: the forward pass of the flipped, channel-swapped kernel over dY;
-//                     larger strides: one such pass per phase (residue of the stride), or
+//                     larger strides: kernel == stride as one 1x1 convolution over dY for all
+//                     taps, else one flipped pass per phase (residue of the stride), or
 //                     col = W^T @ dY on workspace-sized tiles and col2im.
 //   backward-weight   dW = dY @ col(X)^T with the sum over images as the GEMM's k.
 //   C/G == 1          (depthwise, single-channel input) direct vectorised kernels in every pass.
@@ -91,6 +92,10 @@ Status conv_transpose_backward_weight(const ConvParams& p, const float* dy, cons
 //   direct-depthwise, direct-depthwise-scatter   C/G == 1: direct vectorised kernels
 //   direct-tiles, direct-tiles-flipped            packing-free AVX-512 tiles (forward; stride-1
 //                                                 backward-input as a flipped forward)
+//   taps-direct-tiles                             kernel == stride backward-input: one 1x1
+//                                                 convolution for all taps, stored interleaved
+//   phase-pairs-direct-tiles                      W stride 2 (2-D, 1-D) backward-input: both W
+//                                                 phases per tile, stored interleaved into dX
 //   phases-direct-tiles                           strided backward-input by phases on the tiles
 //   conv-gemm, conv-gemm-flipped                  the convolution GEMM driver (conv_gemm.h)
 //   gemm-col2im                                   strided backward-input: GEMM tiles + col2im

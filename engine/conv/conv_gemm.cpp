@@ -298,8 +298,12 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
         if (threads == 1) {
             body(0, 1);
         } else {
+            // The per-thread buffers are sized for `threads` shares: if OpenMP starts a smaller
+            // team (OMP_THREAD_LIMIT, OMP_DYNAMIC), a thread runs several shares in turn rather
+            // than one share too big for its buffers.
 #pragma omp parallel num_threads(threads)
-            body(omp_get_thread_num(), omp_get_num_threads());
+            for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads())
+                body(t, threads);
         }
         return Status::success();
     }

@@ -50,9 +50,11 @@ struct Im2colSource {
 //   bias: oc_valid values or null; relu: max(., 0) after the bias.
 //   oc_vecs: 2 (tiles of 14 pixels x 32 channels, w has 32 per k) or 1 (2 rows x 14 pixels x
 //            16 channels, w has 16 per k; the band must then hold one more row (sh rows) below
-//            the last, read by a last tile when the row count is odd).
+//            the last, read by a last tile when the row count is odd). With sw 1 (always for
+//            oc_vecs 1, for 2 when it wastes fewer lanes) the kernel runs tiles of 8 channels x
+//            3 vectors of 16 pixels instead, reading each row up to a whole vector past OW.
 // sw is 1 or 2; the band must hold every read, including those of the pixels of the last tile
-// of a row past OW (up to a whole tile).
+// of a row past OW (up to a whole tile or vector).
 struct DirectRows {
     const float* band;
     int64_t Hb, Wb;
@@ -68,6 +70,24 @@ struct DirectRows {
     const float* bias;
     int relu;
     int oc_vecs;
+    // fold 2 (stride 1): the 1x1 convolution of a kernel == stride backward-input whose W kernel
+    // is 2. w has 32 floats per k, lane 2*j + kw for channel j < 16 of the block and W tap kw;
+    // band rows [oh0, oh1) are flattened rows r = od*OH + oh at band + (r - band_oh0)*Wb, each
+    // read in whole 16-pixel vectors (Wb >= OW rounded up to 16). Element (j, r, ow) of tap kw
+    // goes to y[j*P + od*y_d + oh*y_h + 2*ow + kw - x_pad] when that column is in [0, y_w);
+    // rows with od outside [od_lo, od_hi) or oh outside [oh_lo, oh_hi) are skipped (their
+    // output rows fall outside the output). oc_valid counts the channels (<= 16).
+    // fold 0: the layout above.
+    int fold;
+    int64_t y_d, y_h, x_pad, y_w;
+    int64_t od_lo, od_hi, oh_lo, oh_hi;
+    // fold 3 (oc_vecs 2, sw 1, od range of 1): the two W phases of a stride-2 backward-input.
+    // Phase 0 is the convolution above (koff, K, w), phase 1 another over the same band (koff1,
+    // K1, w1; K may be 0: all zero); output row oh, pixel ow of phase f goes to
+    // y[oc*P + oh*y_h + 2*ow + f] when that column is below y_w (tiles stored interleaved).
+    const int64_t* koff1;
+    int64_t K1;
+    const float* w1;
 };
 
 // The flipped, channel-swapped weights of a stride-1 backward-input pass (a forward convolution
@@ -137,6 +157,9 @@ struct ConvKernels {
     int64_t (*bww_taps_scratch_floats)(const ConvGeom& g, int64_t channels);
     // out[j*s + r] = src[r][j] for r < s, j < n (the phases of a row of stride s, interleaved).
     void (*interleave)(const float* const* src, int64_t s, int64_t n, float* out);
+    // even[j] = src[2j] (j < (n+1)/2), odd[j] = src[2j+1] (j < n/2): a row split by column
+    // parity (the bands of W-stride-2 direct tiles).
+    void (*deinterleave)(const float* src, int64_t n, float* even, float* odd);
     //   dx += scatter of w[t] * dy, one dy plane (any stride; stride 1 runs as a direct_forward
     //   of the flipped geometry instead).
     void (*dw_backward_input_add)(const ConvGeom& g, const float* dy, const float* w,

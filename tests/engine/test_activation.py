@@ -282,3 +282,30 @@ BAD_CALLS = [
 def test_inconsistent_arguments_raise(error, call):
     with pytest.raises(error):
         call()
+
+
+# ----- arrays flush against an inaccessible page -----------------------------------------------
+
+@pytest.mark.parametrize("where", ["end", "start"])
+def test_kernels_stay_inside_their_arrays(isa, threads, rng, where):
+    # vector loops with a ragged end (partial loads and stores), softmax rows padded with -inf
+    # and columns padded to whole vectors: an access one float outside faults here
+    from guard_pages import guarded
+    for n in (1, 7, 15, 17, 33, 47):
+        x = guarded((rng.standard_normal(n) * 4).astype(np.float32), where)
+        g = guarded(rng.standard_normal(n).astype(np.float32), where)
+        for name in ("gelu", "sigmoid", "tanh"):
+            out = guarded(np.zeros(n, np.float32), where)
+            getattr(_C, name)(x, out=out)
+            assert np.all(np.isfinite(out))
+        _C.gelu_backward(g, x, out=guarded(np.zeros(n, np.float32), where))
+    for shape in [(3, 17), (2, 5, 3), (1, 2, 1), (4, 19, 17)]:
+        x = guarded((rng.standard_normal(shape) * 4).astype(np.float32), where)
+        g = guarded(rng.standard_normal(shape).astype(np.float32), where)
+        for dim in range(len(shape)):
+            for log in (False, True):
+                forward = _C.log_softmax if log else _C.softmax
+                backward = _C.log_softmax_backward if log else _C.softmax_backward
+                y = forward(x, dim, out=guarded(np.zeros(shape, np.float32), where))
+                assert_close(y, softmax64(x, dim, log), "reduction", np.float32)
+                backward(g, guarded(y, where), dim, out=guarded(np.zeros(shape, np.float32), where))

@@ -3,6 +3,10 @@ arguments): every pass against the float64 NumPy reference over sweeps of shapes
 under every kernel variant and 1 or 2 threads; the bounded workspace; the adjoint identities; and
 the boundary checks that keep inconsistent arrays away from the kernels."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -89,6 +93,32 @@ CASES = [
     ("phases_1x1_s2", (2, 16, 5, 28), (8, 16, 1, 1), 2, 0, 1, 1),
     ("phases_groups", (1, 32, 4, 26), (4, 16, 3, 3), 2, 1, 1, 2),
     ("phases_3d", (1, 16, 4, 5, 26), (4, 16, 3, 3, 3), 2, 1, 1, 1),
+    # W stride 2 on the pixel-vector tiles (bands split by column parity): odd and even W
+    # padding, asymmetric padding, kernels 2 to 5 wide, 16 channels or fewer, 40 channels on
+    # 31-pixel rows, groups, 3-D.
+    ("split_s2_oc16_pad_odd", (2, 5, 9, 33), (16, 5, 3, 3), 2, 1, 1, 1),
+    ("split_s2_k4_pad2", (1, 3, 7, 40), (8, 3, 4, 4), 2, 2, 1, 1),
+    ("split_s2_oc40_ow31", (1, 4, 6, 61), (40, 4, 3, 3), 2, 1, 1, 1),
+    ("split_s2_k2_groups", (2, 8, 6, 56), (12, 4, 2, 2), 2, 0, 1, 2),
+    ("split_s2_asym", (1, 4, 8, 37), (10, 4, 3, 5), 2, ((1, 0), (3, 2)), 1, 1),
+    ("split_s2_3d", (1, 3, 5, 6, 34), (8, 3, 3, 3, 3), 2, 1, 1, 1),
+    # Weights over 1 MiB and fewer images than 2 per thread: weight blocks per thread (batch 1).
+    ("direct_weight_major", (1, 192, 5, 14), (192, 192, 3, 3), 1, 1, 1, 1),
+    # W stride 2 in 2-D and 1-D: both W phases of a tile computed together and stored
+    # interleaved (phase-pairs-direct-tiles): odd widths (the second phase one column short),
+    # 5x5 and 5x4 kernels, a partial 32-channel block, H stride 3 with dilation, 1-D, 2 threads.
+    ("pairs_5x5_oc40_odd", (2, 40, 9, 29), (24, 40, 5, 5), 2, 2, 1, 1),
+    ("pairs_5x4_pad", (1, 40, 6, 29), (8, 40, 5, 4), 2, (0, 3), 1, 1),
+    ("pairs_s3x2_dil", (1, 16, 7, 40), (3, 16, 3, 3), (3, 2), (1, 2), (2, 1), 1),
+    ("pairs_1d", (2, 16, 31), (8, 16, 3), 2, 1, 1, 1),
+    ("pairs_threads", (2, 32, 12, 30), (32, 32, 3, 3), 2, 1, 1, 1),
+    # 16 output channels or fewer at stride 1 (forward; backward-input with 16 or fewer input
+    # channels): tiles of 8 channels x 3 pixel vectors, rows of partial vectors, a second
+    # partial half of channels, tiles running across rows and planes, dilation, 3-D, 2 threads.
+    ("pix_oc12_ow33", (2, 5, 6, 33), (12, 5, 3, 3), 1, 1, 1, 1),
+    ("pix_oc8_dil2", (1, 4, 5, 20), (8, 4, 3, 3), 1, 2, 2, 1),
+    ("pix_oc16_3d", (1, 16, 3, 5, 17), (16, 16, 3, 3, 3), 1, 1, 1, 1),
+    ("pix_threads", (2, 32, 16, 30), (16, 32, 3, 3), 1, 1, 1, 1),
 ]
 CASE_IDS = [c[0] for c in CASES]
 # The cases also run under every kernel variant and thread count.
@@ -99,7 +129,9 @@ ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride
              "direct_ow9_oc8", "gemm_small_deep", "gemm_small_flipped_deep", "gemm_rows",
              "gemm_small_5x5",
              "gemm_1x1_s2_short_rows", "gemm_1x1_s2_padded", "gemm_shared_a_deep",
-             "gemm_shared_a_1x1_s2", "stride2_wide_rows"]
+             "gemm_shared_a_1x1_s2", "stride2_wide_rows", "pix_oc12_ow33", "pix_oc16_3d",
+             "pix_threads", "pairs_5x5_oc40_odd", "pairs_1d", "pairs_threads",
+             "direct_weight_major", "split_s2_oc16_pad_odd", "split_s2_oc40_ow31", "split_s2_asym"]
 
 
 def _case(name):
@@ -194,6 +226,17 @@ TRANSPOSE_CASES = [
     ("conv_transpose3d", (1, 3, 3, 4, 3), (3, 2, 2, 3, 3), (2, 1, 2), (0, 1, 1), (1, 0, 0), 1, 1),
     ("k2s2_wide", (1, 4, 3, 13), (4, 16, 2, 2), 2, 0, 0, 1, 1),
     ("phases_outpad", (1, 3, 4, 12), (3, 16, 3, 3), 2, 1, 1, 1, 1),
+    # Kernel == stride with a W kernel of 2 (16+ output channels, input rows of 14+ pixels):
+    # each tap a 1x1 convolution stored straight into the output (taps-direct-tiles), with
+    # padding and output_padding (positions no tap reaches), partial 16-channel blocks, groups,
+    # an anisotropic kernel, 1-D and 3-D, and one large enough for two threads.
+    ("taps_k2s2", (2, 8, 3, 14), (8, 16, 2, 2), 2, 0, 0, 1, 1),
+    ("taps_pad_outpad_odd", (1, 5, 4, 17), (5, 20, 2, 2), 2, 1, 1, 1, 1),
+    ("taps_groups", (1, 6, 3, 15), (6, 16, 2, 2), 2, 0, (1, 0), 1, 2),
+    ("taps_k3x2", (1, 4, 3, 16), (4, 17, 3, 2), (3, 2), (2, 1), (1, 1), 1, 1),
+    ("taps_1d", (2, 4, 20), (4, 16, 2), 2, 0, 1, 1, 1),
+    ("taps_3d", (1, 3, 2, 3, 14), (3, 16, 2, 2, 2), 2, (1, 0, 1), 0, 1, 1),
+    ("taps_threads", (2, 32, 8, 30), (32, 33, 2, 2), 2, 0, 0, 1, 1),
 ]
 
 
@@ -216,7 +259,8 @@ def test_conv_transpose_passes_match_reference(rng, case):
 
 
 @pytest.mark.parametrize("name", ["k3s2p1_outpad", "depthwise_stride2", "conv_transpose3d",
-                                  "phases_outpad"])
+                                  "phases_outpad", "taps_pad_outpad_odd", "taps_3d",
+                                  "taps_threads"])
 def test_conv_transpose_every_isa_and_thread_count(isa, threads, rng, name):
     case = next(c for c in TRANSPOSE_CASES if c[0] == name)
     check_transpose(rng, *case[1:])
@@ -227,8 +271,11 @@ def test_conv_transpose_every_isa_and_thread_count(isa, threads, rng, name):
 # --------------------------------------------------------------------------- #
 
 @pytest.mark.parametrize("name", ["3x3", "depthwise", "pointwise", "stride2", "conv3d",
-                                  "gemm_small_deep", "gemm_rows", "gemm_1x1_s2_padded"])
-def test_fused_bias_relu(rng, name):
+                                  "gemm_small_deep", "gemm_rows", "gemm_1x1_s2_padded",
+                                  "pix_oc12_ow33"])
+def test_fused_bias_relu(isa, threads, rng, name):
+    # with 2 threads the gemm cases take the rows split and the per-thread plain C block, whose
+    # epilogue (bias, ReLU) is applied when the block is written to C
     _, x_shape, w_shape, *args = _case(name)
     x, w, b = _random(rng, x_shape), _random(rng, w_shape), _random(rng, (w_shape[0],))
     expected = np.maximum(R.conv_forward(_f64(x), _f64(w), _f64(b), *args), 0)
@@ -236,7 +283,8 @@ def test_fused_bias_relu(rng, name):
 
 
 @pytest.mark.parametrize("x_shape, w_shape", [((2, 3, 5, 4), (3, 4, 3, 3)),
-                                              ((1, 3, 4, 12), (3, 16, 3, 3))])
+                                              ((1, 3, 4, 12), (3, 16, 3, 3)),
+                                              ((1, 3, 4, 14), (3, 16, 2, 2))])
 def test_conv_transpose_fused_relu(rng, x_shape, w_shape):
     x, w, b = _random(rng, x_shape), _random(rng, w_shape), _random(rng, (w_shape[1],))
     args = (2, 1, 1, 1, 1)
@@ -263,6 +311,10 @@ TILES = _C.isa() == "avx512"  # the packing-free direct tiles exist in the AVX-5
      ("direct-tiles", "direct-tiles-flipped", "taps-broadcast") if TILES else
      ("conv-gemm", "conv-gemm-flipped", "conv-gemm")),
     ((1, 16, 9, 26), (8, 16, 3, 3), 2, 1, 1,
+     ("direct-tiles" if TILES else "conv-gemm",
+      "phase-pairs-direct-tiles" if TILES else "gemm-col2im",
+      "taps-broadcast" if TILES else "conv-gemm")),
+    ((1, 16, 5, 9, 26), (8, 16, 3, 3, 3), 2, 1, 1,
      ("direct-tiles" if TILES else "conv-gemm",
       "phases-direct-tiles" if TILES else "gemm-col2im",
       "taps-broadcast" if TILES else "conv-gemm")),
@@ -326,6 +378,21 @@ def test_backward_weight_taps_broadcast_within_the_workspace_limit(rng, workspac
     assert _C.workspace_peak_bytes() <= limit
 
 
+@pytest.mark.parametrize("x_shape, w_shape, stride, output_padding, algorithm", [
+    ((1, 8, 3, 14), (8, 16, 2, 2), 2, 0, "taps-direct-tiles" if TILES else "gemm-col2im"),
+    ((1, 8, 3, 14), (8, 16, 2, 2), (2, 1), 0, "gemm-col2im"),  # kernel != stride along W
+    ((1, 8, 3, 14), (8, 16, 1, 2), (1, 2), (0, 1), "taps-direct-tiles" if TILES else "gemm-col2im"),
+    ((1, 8, 3, 14), (8, 8, 2, 2), 2, 0, "gemm-col2im"),  # under 16 output channels
+    ((1, 8, 3, 13), (8, 16, 2, 2), 2, 0, "gemm-col2im"),  # input rows under 14 pixels
+])
+def test_transposed_forward_algorithm(rng, x_shape, w_shape, stride, output_padding, algorithm):
+    """The transposed forward pass (a convolution's backward-input) of a kernel equal to its
+    stride takes one 1x1 convolution per tap on the direct tiles where the shape allows."""
+    x, w = _random(rng, x_shape), _random(rng, w_shape)
+    K.conv_transpose_forward(x, w, None, stride, 0, output_padding, 1, 1)
+    assert _C.conv_last_algorithm() == algorithm
+
+
 @pytest.mark.parametrize("name", ["3x3", "stride_2x3_rect", "groups3_stride", "depthwise_mult2",
                                   "pointwise_stride2", "conv3d_stride_aniso", "asymmetric_pad"])
 def test_adjoint_identities(rng, name):
@@ -365,6 +432,67 @@ def test_empty_batch(rng):
     g = np.zeros((0, 4, 5, 5), np.float32)
     np.testing.assert_array_equal(K.conv_backward_weight(g, x, w.shape, 1, 1), 0)
     assert K.conv_backward_input(g, w, x.shape, 1, 1).shape == x.shape
+
+
+# Inputs, weights and gradients flush against an inaccessible page (at the end, then at the
+# start), so that a packer reading one float outside its image faults: the slice-run packers
+# (stride 1, W == OW: 3x3, dilated, 5x5, 3-D), strided 1x1, stride-2 rows of 16+ pixels (the
+# unmasked even-lane loads), flipped weights with and without permutes, several images a panel.
+GUARD_CASES = [
+    ("same_3x3", (3, 5, 3, 7), (6, 5, 3, 3), 1, 1, 1, 1),
+    ("same_dil2", (2, 3, 5, 5), (4, 3, 3, 3), 1, 2, 2, 1),
+    ("same_5x5_deep", (2, 24, 4, 3), (7, 24, 5, 5), 1, 2, 1, 1),
+    ("same_3d", (1, 3, 3, 4, 5), (4, 3, 3, 3, 3), (2, 1, 1), 1, 1, 1),
+    ("1x1_s2", (3, 7, 5, 9), (5, 7, 1, 1), 2, 0, 1, 1),
+    ("s2_wide", (1, 3, 5, 37), (4, 3, 3, 3), 2, 1, 1, 1),
+    ("flipped_deep", (3, 40, 3, 3), (45, 40, 3, 3), 1, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("where", ["end", "start"])
+@pytest.mark.parametrize("case", GUARD_CASES, ids=[c[0] for c in GUARD_CASES])
+def test_conv_stays_inside_its_arrays(isa, threads, rng, case, where):
+    from guard_pages import guarded
+    _, x_shape, w_shape, *args = case
+    x, w = _random(rng, x_shape), _random(rng, w_shape)
+    y = K.conv_forward(guarded(x, where), guarded(w, where), None, *args)
+    assert_conv_close(y, R.conv_forward(_f64(x), _f64(w), None, *args))
+    g = _random(rng, y.shape)
+    assert_conv_close(K.conv_backward_input(guarded(g, where), guarded(w, where), x.shape, *args),
+                      R.conv_backward_input(_f64(g), _f64(w), x.shape, *args))
+    assert_conv_close(K.conv_backward_weight(guarded(g, where), guarded(x, where), w.shape, *args),
+                      R.conv_backward_weight(_f64(g), _f64(x), w.shape, *args))
+
+
+# OpenMP may start a smaller team than the plan's thread count (OMP_THREAD_LIMIT, OMP_DYNAMIC, a
+# busy machine with OMP_DYNAMIC): each thread's share then grows, and must still fit the
+# per-thread buffers the plan sized. Run in a subprocess: the limit is read when OpenMP starts.
+_SMALL_TEAM_SCRIPT = """
+import numpy as np, convengine as ce
+from convengine.backends import reference as R
+from convengine.kernels import conv as K
+ce.set_num_threads(2)
+rng = np.random.default_rng(0)
+worst = 0.0
+for xs, ws in [((5, 48, 5, 5), (20, 48, 3, 3)), ((4, 48, 3, 4), (50, 48, 3, 3))]:
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    g = rng.standard_normal((xs[0], ws[0]) + xs[2:]).astype(np.float32)
+    pairs = [(K.conv_forward(x, w, None, 1, 1), R.conv_forward(x.astype(float), w.astype(float), None, 1, 1)),
+             (K.conv_backward_input(g, w, xs, 1, 1), R.conv_backward_input(g.astype(float), w.astype(float), xs, 1, 1)),
+             (K.conv_backward_weight(g, x, ws, 1, 1), R.conv_backward_weight(g.astype(float), x.astype(float), ws, 1, 1))]
+    for y, e in pairs:
+        worst = max(worst, float(np.max(np.abs(y - e)) / np.max(np.abs(e))))
+print(worst)
+"""
+
+
+def test_conv_gemm_correct_when_openmp_starts_fewer_threads():
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    proc = subprocess.run([sys.executable, "-c", _SMALL_TEAM_SCRIPT], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout) < 1e-4
 
 
 # --------------------------------------------------------------------------- #

@@ -338,3 +338,42 @@ def test_error_messages_name_the_argument():
     with pytest.raises(ValueError, match="'out'"):
         _C.avg_pool_forward(X4, [2, 2], [2, 2], [0, 0], False, True, None,
                             np.zeros((1, 2, 3, 4), np.float32))
+
+
+# ----- arrays flush against an inaccessible page -----------------------------------------------
+
+# (shape, kernel, stride, padding, ceil_mode): rows of 2x2/2 windows loaded in pairs (W >= 32,
+# odd and even), disjoint windows with ragged ends, ceil mode and padding, overlapping windows.
+GUARD_CASES = [
+    ((1, 2, 5, 33), 2, 2, 0, False),
+    ((2, 1, 4, 64), 2, 2, 0, False),
+    ((1, 2, 7, 35), 2, 2, 0, True),
+    ((1, 1, 9, 37), 3, 3, 1, True),
+    ((1, 2, 5, 40), 3, 2, 1, True),
+    ((1, 2, 3, 5, 34), 2, 2, 0, False),
+]
+
+
+@pytest.mark.parametrize("where", ["end", "start"])
+def test_pool_kernels_stay_inside_their_arrays(isa, threads, rng, where):
+    from guard_pages import guarded
+    for shape, kernel, stride, pad, ceil in GUARD_CASES:
+        nd = len(shape) - 2
+        k, s, p = as_tuple(kernel, nd), as_tuple(stride, nd), as_tuple(pad, nd)
+        x = random_input(rng, shape)
+        gx_x = guarded(x, where)
+        out = _C.avg_pool_forward(gx_x, k, s, p, ceil, True, None)
+        assert_close(out, R.avg_pool_forward(x, k, s, p, ceil, True, None), "pool")
+        grad = rng.standard_normal(out.shape).astype(np.float32)
+        dx = guarded(np.full(shape, np.nan, np.float32), where)  # every element must be written
+        _C.avg_pool_backward(guarded(grad, where), shape, k, s, p, ceil, True, None, dx)
+        assert_close(dx, R.avg_pool_backward(grad, shape, k, s, p, ceil, True, None), "pool")
+        m, idx = _C.max_pool_forward(gx_x, k, s, p, (1,) * nd, ceil, True)
+        expected, expected_idx = R.max_pool_forward(x, k, s, p, (1,) * nd, ceil)
+        np.testing.assert_array_equal(m, expected)
+        np.testing.assert_array_equal(idx, expected_idx)
+    for shape in [(1, 17, 7, 7), (2, 16, 3, 5), (1, 33, 17, 17)]:  # global: 16 planes at a time
+        x = random_input(rng, shape)
+        out = _C.adaptive_avg_pool_forward(guarded(x, where), [1, 1])
+        assert_close(out, x.astype(np.float64).mean(axis=(2, 3), keepdims=True).astype(np.float32),
+                     "pool")
