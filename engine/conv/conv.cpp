@@ -1448,7 +1448,8 @@ Status backward_weight_direct(const Shape& s, const float* dy, const float* x, f
     if (!ws.ok()) return ws.status();
     // Each thread owns a range of items and walks them image by image: within one image its
     // items' planes lie next to each other in x and dy, so both are read as long sequential
-    // streams (item-major order jumps by a whole image after every plane and read ~25% slower).
+    // streams (item-major order, jumping by a whole image after every plane: 0.81 against
+    // 0.78 ms on 8x128x56x56 3x3 with 2 threads, about the same with 1).
     // Each dW entry still sums its images in order 0..N-1 whatever the thread count.
     for_items(threads, threads, [&](int64_t t, int) {
         const int64_t i0 = items * t / threads, i1 = items * (t + 1) / threads;
