@@ -38,6 +38,17 @@ CASES = [
     ("depthwise_stride2_dil", (2, 3, 11, 9), (3, 1, 3, 3), 2, 2, 2, 3),
     ("depthwise_wide", (1, 2, 4, 70), (2, 1, 3, 5), 1, (1, 2), 1, 2),
     ("depthwise_dil2_mult2", (2, 3, 9, 20), (6, 1, 3, 3), 1, 2, 2, 3),
+    # 3x3 rows of whole and partial vectors, one and two blocks of 64 columns, odd and even
+    # heights, no padding, wide padding and W dilation (the border-load patterns of the
+    # AVX-512 kernels)
+    ("depthwise_w56", (2, 3, 7, 56), (3, 1, 3, 3), 1, 1, 1, 3),
+    ("depthwise_w64", (1, 2, 6, 64), (2, 1, 3, 3), 1, 1, 1, 2),
+    ("depthwise_w75_pad2", (1, 2, 5, 75), (2, 1, 3, 3), 1, 2, 1, 2),
+    ("depthwise_w40_dilw3", (1, 2, 6, 40), (2, 1, 3, 3), 1, (1, 3), (1, 3), 2),
+    ("depthwise_w17_nopad", (2, 2, 5, 17), (2, 1, 3, 3), 1, 0, 1, 2),
+    ("depthwise_mult3_w40", (1, 2, 6, 40), (6, 1, 3, 3), 1, 1, 1, 2),
+    ("depthwise_mult2_h7", (1, 2, 7, 33), (4, 1, 3, 3), 1, 1, 1, 2),
+    ("depthwise_rows_s2", (1, 2, 9, 20), (2, 1, 3, 3), (2, 1), 1, 1, 2),
     ("pointwise", (2, 6, 5, 7), (8, 6, 1, 1), 1, 0, 1, 1),
     ("pointwise_groups", (2, 6, 5, 4), (4, 3, 1, 1), 1, 0, 1, 2),
     ("pointwise_stride2", (2, 4, 7, 8), (6, 4, 1, 1), 2, 0, 1, 1),
@@ -131,7 +142,9 @@ ISA_CASES = ["3x3", "one_channel", "stride2", "dilation_stride", "groups3_stride
              "gemm_1x1_s2_short_rows", "gemm_1x1_s2_padded", "gemm_shared_a_deep",
              "gemm_shared_a_1x1_s2", "stride2_wide_rows", "pix_oc12_ow33", "pix_oc16_3d",
              "pix_threads", "pairs_5x5_oc40_odd", "pairs_1d", "pairs_threads",
-             "direct_weight_major", "split_s2_oc16_pad_odd", "split_s2_oc40_ow31", "split_s2_asym"]
+             "direct_weight_major", "split_s2_oc16_pad_odd", "split_s2_oc40_ow31", "split_s2_asym",
+             "depthwise_w56", "depthwise_w75_pad2", "depthwise_w40_dilw3", "depthwise_w17_nopad",
+             "depthwise_mult3_w40", "depthwise_mult2_h7", "depthwise_rows_s2"]
 
 
 def _case(name):
@@ -446,6 +459,9 @@ GUARD_CASES = [
     ("1x1_s2", (3, 7, 5, 9), (5, 7, 1, 1), 2, 0, 1, 1),
     ("s2_wide", (1, 3, 5, 37), (4, 3, 3, 3), 2, 1, 1, 1),
     ("flipped_deep", (3, 40, 3, 3), (45, 40, 3, 3), 1, 1, 1, 1),
+    ("depthwise_w56", (1, 2, 5, 56), (2, 1, 3, 3), 1, 1, 1, 2),
+    ("depthwise_w20_nopad", (2, 3, 4, 20), (3, 1, 3, 3), 1, 0, 1, 3),
+    ("depthwise_w6", (1, 2, 9, 6), (2, 1, 3, 3), 1, 1, 1, 2),
 ]
 
 
