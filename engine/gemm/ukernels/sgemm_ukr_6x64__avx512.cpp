@@ -19,8 +19,9 @@
 //     sgemm 2048^3 (adds packing, ~5% of the time by perf)     160    75-77% of _C.fma_probe
 // The loss is the instruction mix, not the memory hierarchy: on this core every uop that is
 // not an FMA, beyond the six broadcasts, costs about a quarter of a cycle (four extra loads of
-// any kind, four integer adds: 5-7% each; NOPs and zero idioms: nothing), so the 10 loads and
-// the loop counter of a step take ~14 cycles instead of 12. Fewer loads per FMA needs more
+// any kind, four integer adds: 5-7% each; NOPs and zero idioms: nothing). The B loads and the
+// loop counter thus stretch a step past its 12 FMA cycles; measured, a step takes ~14.3 cycles
+// (84%), more than these per-uop costs alone account for (~13). Fewer loads per FMA needs more
 // accumulators than 32 registers allow: (MR + NR/16) / (MR * NR/16) is 0.42 for 6 x 64, 0.40 for
 // 5 x 80, 0.44 for 9 x 48, 0.58 for 14 x 32, and all of these measured within 3% of each other
 // in L1 (173-183 GFLOP/s). FMAs with an embedded broadcast ({1to16}) instead of a broadcast
