@@ -27,8 +27,10 @@ def guarded(a, where="end"):
                       mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
     if base in (None, ctypes.c_void_p(-1).value):
         raise OSError(ctypes.get_errno(), "mmap failed")
-    _libc.mprotect(base, _PAGE, 0)
-    _libc.mprotect(base + (data_pages + 1) * _PAGE, _PAGE, 0)
+    # Without the guards every test using this would pass without checking anything.
+    for guard in (base, base + (data_pages + 1) * _PAGE):
+        if _libc.mprotect(guard, _PAGE, 0) != 0:
+            raise OSError(ctypes.get_errno(), "mprotect failed: no guard page")
     start = base + _PAGE if where == "start" else base + (data_pages + 1) * _PAGE - a.nbytes
     _keep.append(base)
     buf = (ctypes.c_char * a.nbytes).from_address(start)
