@@ -184,6 +184,10 @@ def test_resnet_shapes_and_errors():
 def test_resnet_zero_init_residual_makes_blocks_identity():
     m = models.resnet18(num_classes=2, in_channels=1, width=4, zero_init_residual=True)
     assert all(float(np.abs(b.bn2.weight.numpy()).max()) == 0.0 for b in m.layer1)
+    # The residual branch adds zero: a block without downsampling is relu(identity).
+    x = ce.tensor(np.random.default_rng(0).standard_normal((2, 4, 8, 8)).astype(np.float32))
+    with ce.no_grad():
+        np.testing.assert_array_equal(m.layer1[0](x).numpy(), np.maximum(x.numpy(), 0))
 
 
 def test_lenet():
