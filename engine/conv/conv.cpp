@@ -876,8 +876,7 @@ struct PhaseDim {
     int64_t pad;     // -e_last: phase output i' reads dY[i' + j'*dil - pad]
 };
 
-PhaseDim phase_dim(int64_t in, int64_t out, int64_t K, int64_t s, int64_t d, int64_t p, int64_t r) {
-    (void)out;
+PhaseDim phase_dim(int64_t in, int64_t K, int64_t s, int64_t d, int64_t p, int64_t r) {
     PhaseDim ph{};
     ph.size = r < in ? (in - r + s - 1) / s : 0;
     const int64_t g = gcd64(d, s);
@@ -904,7 +903,6 @@ struct PhaseView {
     int64_t Cg, KH, KW, T;
     int64_t kt[3];     // taps per dim of the phase
     int64_t klast[3], kstep[3];
-    int64_t Kp;        // OCg * phase taps
     std::vector<int64_t> tap;  // phase tap -> original tap (kd*KH + kh)*KW + kw
     void init_taps() {
         tap.clear();
@@ -925,7 +923,6 @@ struct PhaseView {
 bool backward_input_phases(const Shape& s, const float* dy, const float* w, const float* bias,
                            bool relu, float* dx, Status* status) {
     const ConvKernels& kk = kernels().conv;
-    const ConvKernels& k = kk;
     if (kk.direct_rows == nullptr || s.Cg < 16) return false;
     const ConvGeom& g0 = s.geom;
     // Kernels no larger than the stride (1x1 or 2x2 with stride 2) give one tap per phase: too
@@ -938,7 +935,7 @@ bool backward_input_phases(const Shape& s, const float* dy, const float* w, cons
         nph[d] = g0.s[d];
         if (nph[d] > 8) return false;
         for (int64_t r = 0; r < nph[d]; ++r) {
-            ph[d][r] = phase_dim(g0.in[d], g0.out[d], g0.k[d], g0.s[d], g0.d[d], g0.p[d], r);
+            ph[d][r] = phase_dim(g0.in[d], g0.k[d], g0.s[d], g0.d[d], g0.p[d], r);
             // every phase with taps must be wide enough for the tiles
             if (d == 2 && ph[d][r].taps > 0 && ph[d][r].size > 0 && ph[d][r].size < 12) return false;
         }
@@ -983,7 +980,6 @@ bool backward_input_phases(const Shape& s, const float* dy, const float* w, cons
                 v.klast[d] = pd[d]->k_last;
                 v.kstep[d] = pd[d]->k_step;
             }
-            v.Kp = s.OCg * pg.taps;
             v.init_taps();
             return v;
         };
@@ -1058,7 +1054,7 @@ bool backward_input_phases(const Shape& s, const float* dy, const float* w, cons
                     }
                     float* row = dplane + (id * g0.in[1] + ih) * g0.in[2];
                     const int64_t full = ph[2][sw - 1].size;  // columns every phase has
-                    k.interleave(srcs, sw, full, row);
+                    kk.interleave(srcs, sw, full, row);
                     for (int64_t iw = full * sw; iw < g0.in[2]; ++iw)
                         row[iw] = srcs[iw % sw][iw / sw];
                 }
@@ -1091,9 +1087,9 @@ bool backward_input_phase_pairs(const Shape& s, const float* dy, const float* w,
     const int64_t H = g0.in[1], W = g0.in[2], sh = g0.s[1];
     PhaseDim pw[2], ph[8];
     for (int64_t r = 0; r < 2; ++r)
-        pw[r] = phase_dim(W, g0.out[2], g0.k[2], 2, g0.d[2], g0.p[2], r);
+        pw[r] = phase_dim(W, g0.k[2], 2, g0.d[2], g0.p[2], r);
     for (int64_t r = 0; r < sh; ++r)
-        ph[r] = phase_dim(H, g0.out[1], g0.k[1], sh, g0.d[1], g0.p[1], r);
+        ph[r] = phase_dim(H, g0.k[1], sh, g0.d[1], g0.p[1], r);
     const int64_t OWp = pw[0].size;  // phase 0 is the wider one
     if (OWp < 12) return false;
     int64_t pad_band = 0;  // zero columns before dY in a band: the larger phase pad
@@ -1154,7 +1150,7 @@ bool backward_input_phase_pairs(const Shape& s, const float* dy, const float* w,
             v.kt[2] = pw[f].taps;
             v.klast[1] = ph[r].k_last;
             v.klast[2] = pw[f].k_last;
-            v.kstep[0] = v.kstep[1] = 1;
+            v.kstep[0] = 1;
             v.kstep[1] = ph[r].k_step;
             v.kstep[2] = pw[f].k_step;
             v.init_taps();
