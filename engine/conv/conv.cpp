@@ -22,6 +22,7 @@
 
 #include "conv/conv_gemm.h"
 #include "conv/conv_kernels.h"
+#include "core/int_math.h"
 #include "core/kernel_table.h"
 #include "core/threading.h"
 #include "core/workspace.h"
@@ -30,11 +31,6 @@
 namespace convengine {
 
 namespace {
-
-int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
-int64_t round_up64(int64_t x, int64_t r) { return ceil_div(x, r) * r; }
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 // ---- geometry ----------------------------------------------------------------------------------
 
@@ -260,17 +256,17 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     const bool outer_d = OD > 1;
     const int64_t outer = outer_d ? OD : OH;
     // (the 16-channel kernel at stride 1 reads whole 16-pixel vectors instead of 14-pixel tiles)
-    const int64_t cover = std::max(ceil_div(OW, TP) * TP, round_up64(OW, 16));
+    const int64_t cover = std::max(ceil_div(OW, TP) * TP, round_up(OW, 16));
     // W stride 2 without dilation, where the kernel then takes its pixel-vector tiles (16
     // channels or fewer, or rows that 16-pixel vectors fit better than 14-pixel tiles): band rows
     // are stored split by column parity (the even columns, then the odd ones, Wh each) and read
     // at stride 1: tap kw of pixel i is half kw % 2, column i + kw/2 (measured 2.68 -> 2.48 ms on
     // convT_unet_up's backward-input; no gain on 14-pixel tiles, 3% slower on resnet_stem).
-    const bool pix = oc_vecs == 1 || round_up64(OW, 16) < ceil_div(OW, TP) * TP;
+    const bool pix = oc_vecs == 1 || round_up(OW, 16) < ceil_div(OW, TP) * TP;
     const bool split_w = pix && geom.s[2] == 2 && geom.d[2] == 1 && geom.p[2] >= 0;
-    const int64_t Wh = round_up64(cover + (geom.k[2] - 1) / 2, 16);
+    const int64_t Wh = round_up(cover + (geom.k[2] - 1) / 2, 16);
     const int64_t Wb = split_w ? 2 * Wh
-                               : round_up64((cover - 1) * geom.s[2] +
+                               : round_up((cover - 1) * geom.s[2] +
                                                 (geom.k[2] - 1) * geom.d[2] + 1, 16);
     auto band_dims = [&](int64_t b, int64_t* Db, int64_t* Hb) {
         const int64_t extra = (tile_rows - 1) * geom.s[1];  // rows a last partial tile reads
@@ -283,8 +279,8 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
         }
     };
     const int threads0 = gemm_threads(2.0 * N * G * M * P * K);
-    const int64_t budget = (scratch ? scratch_floats : budget_floats()) - round_up64(wfloats, 16) -
-                           round_up64(koff_floats, 16);
+    const int64_t budget = (scratch ? scratch_floats : budget_floats()) - round_up(wfloats, 16) -
+                           round_up(koff_floats, 16);
     if (budget <= 0) return false;
     // Two ways to share the work. Band-major: items (image, group, band), bands as tall as fit
     // in about 1 MiB (read many times while their rows are computed: they should stay in L2;
@@ -305,7 +301,7 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
         std::min<int64_t>(budget / threads0, int64_t{1} << (outer_d ? 20 : 18));
     int64_t Db, Hb;
     band_dims(outer, &Db, &Hb);
-    const int64_t whole_band = round_up64(Cin * Db * Hb * Wb, 16);
+    const int64_t whole_band = round_up(Cin * Db * Hb * Wb, 16);
     const bool whole_image_items = whole_band <= band_target && N * G >= want_items;
     const bool weight_major = K * M * static_cast<int64_t>(sizeof(float)) > (int64_t{1} << 20) &&
                               !whole_image_items &&
@@ -322,14 +318,14 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
         }
     }
     band_dims(b, &Db, &Hb);
-    const int64_t band_floats = round_up64(Cin * Db * Hb * Wb, 16);
+    const int64_t band_floats = round_up(Cin * Db * Hb * Wb, 16);
     const int64_t nbands = ceil_div(outer, b);
     const int64_t items = N * G * nbands;
     const int threads = static_cast<int>(std::min<int64_t>(threads0, weight_major ? units : items));
     const int64_t band_slots = weight_major ? N * G : threads;
     if (band_floats * band_slots > budget) return false;
 
-    const int64_t need = round_up64(wfloats, 16) + round_up64(koff_floats, 16) + band_floats * band_slots;
+    const int64_t need = round_up(wfloats, 16) + round_up(koff_floats, 16) + band_floats * band_slots;
     if (need_out != nullptr) {  // plan only: how much scratch this pass would use
         *need_out = need;
         return true;
@@ -340,8 +336,8 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
         return true;
     }
     float* wpk = scratch ? scratch : ws.floats();
-    int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up64(wfloats, 16));
-    float* bands = wpk + round_up64(wfloats, 16) + round_up64(koff_floats, 16);
+    int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up(wfloats, 16));
+    float* bands = wpk + round_up(wfloats, 16) + round_up(koff_floats, 16);
     // Pack the weights: group g, block q at wpk + (g*blocks + q)*K*TO, k-major, TO per k; blocks
     // spread over the threads (packed serially, resnet_l3's 2.4 MB took a tenth of the pass).
     const int pack_threads = static_cast<int>(std::min<int64_t>(threads0, G * blocks));
@@ -947,7 +943,7 @@ bool backward_input_phases(const Shape& s, const float* dy, const float* w, cons
     const int64_t budget = budget_floats();
     if (per_image > budget / 2) return false;
     const int64_t chunk = std::min<int64_t>(s.N, std::max<int64_t>(1, budget / 2 / per_image));
-    const int64_t buf_floats = round_up64(chunk * per_image, 16);
+    const int64_t buf_floats = round_up(chunk * per_image, 16);
     const int64_t rest_budget = budget - buf_floats;
     auto phase_geometry = [&](int64_t q, ConvGeom* pg, const PhaseDim** pd) {
         const int64_t rw = q % nph[2], rh = (q / nph[2]) % nph[1], rd = q / (nph[2] * nph[1]);
@@ -1099,7 +1095,7 @@ bool backward_input_phase_pairs(const Shape& s, const float* dy, const float* w,
     for (int f = 0; f < 2; ++f)
         if (pw[f].taps > 0)
             reach = max64(reach, (pw[f].taps - 1) * pw[f].dil + pad_band - pw[f].pad);
-    const int64_t Wb = round_up64(ceil_div(OWp, 14) * 14 + reach, 16);
+    const int64_t Wb = round_up(ceil_div(OWp, 14) * 14 + reach, 16);
     int64_t h_reach = 0;  // extra dY rows a band holds below its phase rows
     for (int64_t r = 0; r < sh; ++r)
         if (ph[r].taps > 0) h_reach = max64(h_reach, (ph[r].taps - 1) * ph[r].dil);
@@ -1116,7 +1112,7 @@ bool backward_input_phase_pairs(const Shape& s, const float* dy, const float* w,
             koffs += K[r][f];
         }
     const int threads0 = gemm_threads(2.0 * s.N * s.C * s.I * s.OCg * s.T / 4.0);
-    const int64_t fixed = round_up64(wfloats, 16) + round_up64(2 * koffs, 16);
+    const int64_t fixed = round_up(wfloats, 16) + round_up(2 * koffs, 16);
     const int64_t band_target = min64(int64_t{1} << 18, (budget_floats() - fixed) / threads0);
     int64_t rows_max = 0;
     for (int64_t r = 0; r < sh; ++r) rows_max = max64(rows_max, ph[r].size);
@@ -1127,7 +1123,7 @@ bool backward_input_phase_pairs(const Shape& s, const float* dy, const float* w,
     b = min64(b, rows_max);
     if (b < 1) return false;
     const int64_t Hb = b + h_reach;
-    const int64_t band_floats = round_up64(s.OCg * Hb * Wb, 16);
+    const int64_t band_floats = round_up(s.OCg * Hb * Wb, 16);
     const int64_t need = fixed + threads0 * band_floats;
     WorkspaceLease ws(need * static_cast<int64_t>(sizeof(float)));
     if (!ws.ok()) {
@@ -1135,7 +1131,7 @@ bool backward_input_phase_pairs(const Shape& s, const float* dy, const float* w,
         return true;
     }
     float* wpk = ws.floats();
-    int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up64(wfloats, 16));
+    int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up(wfloats, 16));
     float* bands = wpk + fixed;
     for (int64_t r = 0; r < sh; ++r)
         for (int f = 0; f < 2; ++f) {
@@ -1294,8 +1290,8 @@ bool backward_input_taps(const Shape& s, const float* dy, const float* w, const 
     // channel of the group (about 256 KiB) is copied and stays in L2 for all the weight blocks.
     const int threads0 = gemm_threads(2.0 * s.N * s.C * s.I * s.OCg);
     const int64_t nrows = OD * OH;
-    const int64_t ld = round_up64(OW, 16);
-    const int64_t fixed = round_up64(wfloats, 16) + round_up64(2 * s.OCg, 16);
+    const int64_t ld = round_up(OW, 16);
+    const int64_t fixed = round_up(wfloats, 16) + round_up(2 * s.OCg, 16);
     const int64_t band_budget = min64(int64_t{1} << 16, (budget_floats() - fixed) / threads0);
     int64_t b = min64(nrows, (band_budget / s.OCg - 16) / ld);
     b = min64(b, max64(1, ceil_div(nrows, ceil_div(2 * threads0, s.N * s.G))));
@@ -1308,12 +1304,12 @@ bool backward_input_taps(const Shape& s, const float* dy, const float* w, const 
         return true;
     }
     float* wpk = ws.floats();
-    int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up64(wfloats, 16));
+    int64_t* koff = reinterpret_cast<int64_t*>(wpk + round_up(wfloats, 16));
     for (int64_t g = 0; g < s.G; ++g)
         for (int64_t q = 0; q < blocks; ++q)
             pack_taps_block(w + g * s.OCg * s.Cg * s.T, s.OCg, s.Cg, s.T, q, cblocks,
                             wpk + (g * blocks + q) * block_floats);
-    float* rows = wpk + round_up64(wfloats, 16) + round_up64(2 * s.OCg, 16);
+    float* rows = wpk + round_up(wfloats, 16) + round_up(2 * s.OCg, 16);
     for (int64_t o = 0; o < s.OCg; ++o) koff[o] = o * cs;  // dY channel o in a band
     // Positions past the last window (output_padding) get only the bias.
     bool covered = true;
@@ -1478,17 +1474,17 @@ bool backward_weight_taps(const Shape& s, const float* dy, const float* x, float
     const ConvKernels& k = kernels().conv;
     const ConvGeom& g = s.geom;
     if (k.bww_taps == nullptr || g.s[2] > 2 || g.taps == 1) return false;
-    const int64_t n = s.Cg * s.T, ldt = round_up64(s.OCg, 16);
+    const int64_t n = s.Cg * s.T, ldt = round_up(s.OCg, 16);
     // dW_g^T is read and written once per block of pixels: above 1 MiB it leaves L2 (resnet_l3,
     // 2.3 MiB: 128 against the GEMM's 140 GFLOP/s on 1 thread; resnet_l4, 9 MiB: 55 against 148).
     if (n * ldt > (int64_t{1} << 18)) return false;
     const int threads = static_cast<int>(
         min64(gemm_threads(2.0 * s.OC * n * s.N * s.P), ceil_div(n, 24)));
     const bool by_images = threads > 1 && (s.N % threads == 0 || s.N >= 4 * threads);
-    const int64_t dwt_floats = round_up64(n * ldt, 16), copies = by_images ? threads : 1;
+    const int64_t dwt_floats = round_up(n * ldt, 16), copies = by_images ? threads : 1;
     // A thread's rows span all channels, or at most ceil(n / threads) / T + 2 of them.
     const int64_t channels = by_images ? s.Cg : min64(s.Cg, ceil_div(n, threads) / s.T + 2);
-    const int64_t per_thread = round_up64(k.bww_taps_scratch_floats(g, channels), 16);
+    const int64_t per_thread = round_up(k.bww_taps_scratch_floats(g, channels), 16);
     const int64_t floats = copies * dwt_floats + threads * per_thread;
     if (floats > budget_floats()) return false;
     WorkspaceLease ws(floats * static_cast<int64_t>(sizeof(float)));

@@ -17,22 +17,12 @@
 
 #include <omp.h>
 
+#include "core/int_math.h"
 #include "core/kernel_table.h"
 
 namespace convengine {
 
 namespace {
-
-int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
-int64_t round_up(int64_t x, int64_t r) { return ceil_div(x, r) * r; }
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// ceil(total / limit) nearly equal blocks, each a multiple of unit (but the last).
-int64_t balanced(int64_t total, int64_t limit, int64_t unit) {
-    if (total <= 0) return unit;
-    const int64_t blocks = ceil_div(total, limit);
-    return min64(limit, round_up(ceil_div(total, blocks), unit));
-}
 
 void layout(const ConvGemm& p, ConvGemmPlan* l, int mr, int nr) {
     const bool shared = l->split == ConvGemmSplit::columns_shared_a;
@@ -144,7 +134,7 @@ void run_share(const ConvGemm& p, ConvGemmSplit split, const GemmKernels& g, con
     float* tile = abuf + l.a_block;
     float* acc = l.acc > 0 ? tile + l.tile + l.partial : nullptr;
     const TileStore ts{&p, &C, epilogue, acc, l.acc_ld, i0, c0};
-    const int64_t nc = balanced(c1 - c0, l.nc, g.nr);
+    const int64_t nc = balanced_block(c1 - c0, l.nc, g.nr);
     if (split == ConvGemmSplit::columns_shared_a) {  // block pc of A at a_shared + pc * m_pad
         for (int64_t jc = c0; jc < c1; jc += nc) {
             const int64_t ncb = min64(nc, c1 - jc);
@@ -157,7 +147,7 @@ void run_share(const ConvGemm& p, ConvGemmSplit split, const GemmKernels& g, con
         }
         return;
     }
-    const int64_t kc = balanced(k1 - k0, l.kc, 1);
+    const int64_t kc = balanced_block(k1 - k0, l.kc, 1);
     for (int64_t pc = k0; pc < k1; pc += kc) {
         const int64_t kcb = min64(kc, k1 - pc);
         p.a.pack(p.a.ctx, pc, kcb, i0, i1 - i0, g.mr, abuf);
@@ -196,8 +186,8 @@ bool conv_gemm_plan(const ConvGemm& p, ConvGemmSplit split, int threads, int64_t
     const bool columns = split == ConvGemmSplit::columns_shared_a || split == ConvGemmSplit::columns;
     const int64_t k_share = split == ConvGemmSplit::depth ? ceil_div(p.k, l.threads) : p.k;
     const int64_t n_share = columns ? ceil_div(p.n, l.threads) : p.n;
-    l.kc = balanced(k_share, g.kc, 1);
-    l.nc = balanced(n_share, g.nc, g.nr);
+    l.kc = balanced_block(k_share, g.kc, 1);
+    l.nc = balanced_block(n_share, g.nc, g.nr);
     // Images narrower than a few micro-tiles (most tiles straddle two) and several blocks of k:
     // a thread sums its share in a plain block (up to 1 MiB) and writes it to C once, instead
     // of through the scratch tile on every block of k (resnet_l4: 49-column images, 12 blocks).
@@ -262,7 +252,7 @@ Status conv_gemm(const ConvGemm& p, const ConvGemmPlan& l, float* workspace) {
         // Panel by panel, all blocks of k of one panel together: a source row (a weight row,
         // k contiguous) is then read in one sweep, not in KC-long pieces far apart (packing
         // 512 x 4608 weights block by block took twice as long).
-        kc_shared = balanced(p.k, l.kc, 1);
+        kc_shared = balanced_block(p.k, l.kc, 1);
         const int64_t blocks = ceil_div(p.k, kc_shared);
         const int64_t panels = ceil_div(p.m, g.mr);
         const int pack_threads = static_cast<int>(min64(threads, panels));

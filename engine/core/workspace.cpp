@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "core/int_math.h"
+
 namespace convengine {
 
 namespace {
@@ -19,8 +21,6 @@ void note_held(int64_t delta) {
     while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
     }
 }
-
-int64_t round_up(int64_t x, int64_t r) { return (x + r - 1) / r * r; }
 
 // One thread's buffer. Freed when the thread exits.
 class ThreadBuffer {

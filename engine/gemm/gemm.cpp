@@ -39,24 +39,13 @@
 #include <cstdlib>
 #include <limits>
 
+#include "core/int_math.h"
 #include "core/kernel_table.h"
 #include "core/threading.h"
 
 namespace convengine {
 
 namespace {
-
-int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
-int64_t round_up(int64_t x, int64_t r) { return ceil_div(x, r) * r; }
-int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
-
-// Splits `total` into ceil(total / limit) nearly equal blocks, each a multiple of `unit` (but
-// the last); returns the block size. Equal blocks beat (limit, limit, small rest).
-int64_t balanced_block(int64_t total, int64_t limit, int64_t unit) {
-    if (total <= 0) return unit;
-    const int64_t blocks = ceil_div(total, limit);
-    return min64(limit, round_up(ceil_div(total, blocks), unit));
-}
 
 // ---- workspace -------------------------------------------------------------------------------
 //
