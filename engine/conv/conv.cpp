@@ -453,6 +453,23 @@ bool direct_tiled_pass(const ConvGeom& geom, int64_t N, int64_t G, int64_t Cin, 
     return true;
 }
 
+// Leases the plan's workspace and runs gemm_for_group(g, workspace) -> Status for every group,
+// stopping at the first error. Returns true: the pass is done (*status says how it went).
+template <typename GroupGemm>
+bool run_group_gemms(int64_t groups, const ConvGemmPlan& plan, Status* status,
+                     GroupGemm gemm_for_group) {
+    WorkspaceLease ws(plan.floats * static_cast<int64_t>(sizeof(float)));
+    if (!ws.ok()) {
+        *status = ws.status();
+        return true;
+    }
+    for (int64_t g = 0; g < groups; ++g) {
+        *status = gemm_for_group(g, ws.floats());
+        if (!status->ok()) break;
+    }
+    return true;
+}
+
 // Y_g (OCg, N*P) = W_g (OCg, Cg*T) @ col(X_g) (Cg*T, N*P) for every group: one GEMM per group
 // over all images, weights packed once. False (nothing done) when the workspace cannot hold it.
 bool forward_gemm(const Shape& s, const float* x, const float* w, const float* bias, bool relu,
@@ -466,13 +483,8 @@ bool forward_gemm(const Shape& s, const float* x, const float* w, const float* b
     ConvGemmPlan plan;
     const int threads = gemm_threads(2.0 * s.OC * s.N * s.P * K);
     if (!conv_gemm_plan_auto(p, threads, budget_floats(), &plan)) return false;
-    WorkspaceLease ws(plan.floats * static_cast<int64_t>(sizeof(float)));
-    if (!ws.ok()) {
-        *status = ws.status();
-        return true;
-    }
     const ConvKernels& k = kernels().conv;
-    for (int64_t g = 0; g < s.G; ++g) {
+    return run_group_gemms(s.G, plan, status, [&](int64_t g, float* ws) {
         MatrixA a{w + g * s.OCg * K, K, 0};
         Im2colSource b{&s.geom, x + g * s.Cg * s.I, s.Cg, s.C * s.I};
         p.a = {pack_matrix_a, &a};
@@ -480,10 +492,8 @@ bool forward_gemm(const Shape& s, const float* x, const float* w, const float* b
         p.c = {y + g * s.OCg * s.P, s.P, s.P, s.OC * s.P};
         p.bias_row = bias ? bias + g * s.OCg : nullptr;
         p.relu = relu;
-        *status = conv_gemm(p, plan, ws.floats());
-        if (!status->ok()) return true;
-    }
-    return true;
+        return conv_gemm(p, plan, ws);
+    });
 }
 
 // Stride 1: dX_g (Cg, N*I) = W'_g (Cg, OCg*T) @ col'(dY_g) (OCg*T, N*I), the flipped forward
@@ -500,13 +510,8 @@ bool backward_input_gemm(const Shape& s, const float* dy, const float* w, const 
     ConvGemmPlan plan;
     const int threads = gemm_threads(2.0 * s.C * s.N * s.I * K);
     if (!conv_gemm_plan_auto(p, threads, budget_floats(), &plan)) return false;
-    WorkspaceLease ws(plan.floats * static_cast<int64_t>(sizeof(float)));
-    if (!ws.ok()) {
-        *status = ws.status();
-        return true;
-    }
     const ConvKernels& k = kernels().conv;
-    for (int64_t g = 0; g < s.G; ++g) {
+    return run_group_gemms(s.G, plan, status, [&](int64_t g, float* ws) {
         FlippedWeights a{w + g * s.OCg * s.Cg * s.T, s.Cg, s.T};
         MatrixA at{w + g * s.OCg * s.Cg, s.Cg, 1};  // 1x1: W_g^T read in place
         Im2colSource b{&fg, dy + g * s.OCg * s.P, s.OCg, s.OC * s.P};
@@ -515,10 +520,8 @@ bool backward_input_gemm(const Shape& s, const float* dy, const float* w, const 
         p.c = {dx + g * s.Cg * s.I, s.I, s.I, s.C * s.I};
         p.bias_row = bias ? bias + g * s.Cg : nullptr;
         p.relu = relu;
-        *status = conv_gemm(p, plan, ws.floats());
-        if (!status->ok()) return true;
-    }
-    return true;
+        return conv_gemm(p, plan, ws);
+    });
 }
 
 // dW_g (OCg, Cg*T) = dY_g (OCg, N*P) @ col(X_g)^T (N*P, Cg*T): the sum over images is the GEMM's
@@ -534,28 +537,21 @@ bool backward_weight_gemm(const Shape& s, const float* dy, const float* x, float
     p.c = {nullptr, n, n, 0};  // the base per group, below
     const int threads = gemm_threads(2.0 * s.OC * n * p.k);
     // extra work: the depth split adds (T-1) copies of dW_g, the column split packs dY_g T times
-    const bool depth = threads > 1 && p.m * p.n < p.m * p.k;
+    const bool depth = threads > 1 && p.n < p.k;
     ConvGemmPlan plan;
     if (!conv_gemm_plan(p, depth ? ConvGemmSplit::depth : ConvGemmSplit::columns, threads,
                         budget_floats(), &plan) &&
         !(depth && conv_gemm_plan(p, ConvGemmSplit::columns, threads, budget_floats(), &plan)))
         return false;
-    WorkspaceLease ws(plan.floats * static_cast<int64_t>(sizeof(float)));
-    if (!ws.ok()) {
-        *status = ws.status();
-        return true;
-    }
     const ConvKernels& k = kernels().conv;
-    for (int64_t g = 0; g < s.G; ++g) {
+    return run_group_gemms(s.G, plan, status, [&](int64_t g, float* ws) {
         ImagesA a{dy + g * s.OCg * s.P, s.P, s.OC * s.P};
         Im2colSource b{&s.geom, x + g * s.Cg * s.I, s.Cg, s.C * s.I};
         p.a = {pack_images_a, &a};
         p.b = {k.pack_col_t, &b};
         p.c = {dw + g * s.OCg * n, n, n, 0};
-        *status = conv_gemm(p, plan, ws.floats());
-        if (!status->ok()) return true;
-    }
-    return true;
+        return conv_gemm(p, plan, ws);
+    });
 }
 
 // ---- forward -----------------------------------------------------------------------------------
