@@ -32,19 +32,12 @@ import convengine as ce
 from convengine import _C
 from convengine.backends import reference as R
 from convengine.bench import shapes
+from convengine.bench.cases import torch_or_none
 from convengine.bench.memory import peak_extra_memory
 from convengine.bench.timing import time_call
 from convengine.kernels import conv as K
 
 PASSES = ("forward", "backward_input", "backward_weight")
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
 
 
 class Problem:
@@ -81,41 +74,27 @@ class Problem:
         gy = rng.standard_normal(self.y_shape, dtype=np.float32)
         return x, w, b, gy
 
-    def ours(self, pass_, x, w, b, gy):
+    def calls(self, lib, pass_, x, w, b, gy):
+        """The pass as a call into `lib`: convengine.kernels.conv (ours) or the NumPy reference,
+        which take the same arguments."""
         s, p, g = self.stride, self.padding, self.groups
         if self.kind == "conv":
             return {
-                "forward": lambda: K.conv_forward(x, w, b, s, p, 1, g),
-                "backward_input": lambda: K.conv_backward_input(gy, w, x.shape, s, p, 1, g),
-                "backward_weight": lambda: K.conv_backward_weight(gy, x, w.shape, s, p, 1, g),
+                "forward": lambda: lib.conv_forward(x, w, b, s, p, 1, g),
+                "backward_input": lambda: lib.conv_backward_input(gy, w, x.shape, s, p, 1, g),
+                "backward_weight": lambda: lib.conv_backward_weight(gy, x, w.shape, s, p, 1, g),
             }[pass_]
         return {
-            "forward": lambda: K.conv_transpose_forward(x, w, b, s, p, 0, 1, g),
-            "backward_input": lambda: K.conv_transpose_backward_input(gy, w, x.shape, s, p, 0, 1,
-                                                                      g),
-            "backward_weight": lambda: K.conv_transpose_backward_weight(gy, x, w.shape, s, p, 0,
+            "forward": lambda: lib.conv_transpose_forward(x, w, b, s, p, 0, 1, g),
+            "backward_input": lambda: lib.conv_transpose_backward_input(gy, w, x.shape, s, p, 0,
                                                                         1, g),
-        }[pass_]
-
-    def reference(self, pass_, x, w, b, gy):
-        s, p, g = self.stride, self.padding, self.groups
-        if self.kind == "conv":
-            return {
-                "forward": lambda: R.conv_forward(x, w, b, s, p, 1, g),
-                "backward_input": lambda: R.conv_backward_input(gy, w, x.shape, s, p, 1, g),
-                "backward_weight": lambda: R.conv_backward_weight(gy, x, w.shape, s, p, 1, g),
-            }[pass_]
-        return {
-            "forward": lambda: R.conv_transpose_forward(x, w, b, s, p, 0, 1, g),
-            "backward_input": lambda: R.conv_transpose_backward_input(gy, w, x.shape, s, p, 0, 1,
-                                                                      g),
-            "backward_weight": lambda: R.conv_transpose_backward_weight(gy, x, w.shape, s, p, 0,
-                                                                        1, g),
+            "backward_weight": lambda: lib.conv_transpose_backward_weight(gy, x, w.shape, s, p,
+                                                                          0, 1, g),
         }[pass_]
 
     def torch_impls(self, pass_, x, w, b, gy):
         """{'torch': fn, 'torch_cl': fn} (NCHW and channels_last), or {} without torch."""
-        torch = _torch()
+        torch = torch_or_none()
         if torch is None:
             return {}
         fmt = {1: None, 2: torch.channels_last, 3: torch.channels_last_3d}[self.nd]
@@ -163,7 +142,7 @@ def problems():
 
 def _set_threads(threads):
     ce.set_num_threads(threads)
-    torch = _torch()
+    torch = torch_or_none()
     if torch is not None:
         torch.set_num_threads(threads)
 
@@ -185,7 +164,7 @@ def test_conv_pass(benchmark, name, pass_, impl):
     _set_threads(threads)
     arrays = problem.arrays()
     if impl == "convengine":
-        fn = problem.ours(pass_, *arrays)
+        fn = problem.calls(K, pass_, *arrays)
     else:
         fn = problem.torch_impls(pass_, *arrays).get(impl)
         if fn is None:
@@ -204,7 +183,7 @@ def _ms(t):
 
 
 def run(selected, thread_counts, reference_limit, repeats_time):
-    torch = _torch()
+    torch = torch_or_none()
     print(f"convengine {ce.__version__} isa={_C.isa()}; torch "
           f"{torch.__version__ if torch else 'not installed'}; numpy {np.__version__}; "
           f"workspace limit {ce.get_workspace_limit() >> 20} MiB; cpus {os.cpu_count()}")
@@ -224,7 +203,7 @@ def run(selected, thread_counts, reference_limit, repeats_time):
             arrays = problem.arrays()
             skip_reference = reference_limit <= 0
             for pass_ in problem.passes():
-                ours = problem.ours(pass_, *arrays)
+                ours = problem.calls(K, pass_, *arrays)
                 # peak memory of our call: workspace high-water mark (from an empty buffer, so
                 # that it is this call's need) and resident set growth
                 ours()
@@ -241,7 +220,7 @@ def run(selected, thread_counts, reference_limit, repeats_time):
                     torch_times[label], torch_min[label] = tt.median, tt.min
                 t_ref = None
                 if not skip_reference:
-                    ref = problem.reference(pass_, *arrays)
+                    ref = problem.calls(R, pass_, *arrays)
                     start = time.perf_counter()
                     ref()
                     first = time.perf_counter() - start

@@ -29,6 +29,7 @@ import pytest
 import convengine as ce
 from convengine.backends import reference as R
 from convengine.bench import shapes
+from convengine.bench.cases import torch_or_none
 from convengine.bench.timing import time_call
 from convengine.functions import pooling as pooling_functions
 from convengine.kernels import activation as KA
@@ -37,12 +38,11 @@ from convengine.kernels import pool as KP
 IMPLEMENTATIONS = ("convengine", "torch", "torch_cl", "numpy")
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
+def _torch_layouts(torch, x, grad):
+    """(label, x, grad) as torch tensors in NCHW ('torch') and channels_last ('torch_cl')."""
+    for label, fmt in (("torch", torch.contiguous_format), ("torch_cl", torch.channels_last)):
+        yield (label, torch.from_numpy(x).contiguous(memory_format=fmt),
+               torch.from_numpy(grad).contiguous(memory_format=fmt))
 
 
 class Case:
@@ -78,7 +78,7 @@ def _pool_cases():
 
 
 def _max_pool(x, k, s, p, which):
-    torch = _torch()
+    torch = torch_or_none()
     out, idx = KP.max_pool_forward(x, k, s, p, return_indices=True)
     grad = np.random.default_rng(1).standard_normal(out.shape, dtype=np.float32)
     impls = {}
@@ -93,10 +93,8 @@ def _max_pool(x, k, s, p, which):
         impls["numpy"] = lambda: R.max_pool_backward(grad, idx, x.shape)
     if torch is not None:
         tf, aten = torch.nn.functional, torch.ops.aten
-        for layout, fmt in (("torch", torch.contiguous_format), ("torch_cl", torch.channels_last)):
-            tx = torch.from_numpy(x).contiguous(memory_format=fmt)
-            tout, tidx = tf.max_pool2d(tx, k, s, p, return_indices=True)
-            tgrad = torch.from_numpy(grad).contiguous(memory_format=fmt)
+        for layout, tx, tgrad in _torch_layouts(torch, x, grad):
+            tidx = tf.max_pool2d(tx, k, s, p, return_indices=True)[1]
             if which == "forward":
                 impls[layout] = lambda tx=tx: tf.max_pool2d(tx, k, s, p).numpy()
             elif which == "forward+idx":
@@ -110,7 +108,7 @@ def _max_pool(x, k, s, p, which):
 
 
 def _avg_pool(x, k, s, p, which):
-    torch = _torch()
+    torch = torch_or_none()
     out = KP.avg_pool_forward(x, k, s, p)
     grad = np.random.default_rng(1).standard_normal(out.shape, dtype=np.float32)
     if which == "forward":
@@ -121,9 +119,7 @@ def _avg_pool(x, k, s, p, which):
                  "numpy": lambda: R.avg_pool_backward(grad, x.shape, k, s, p)}
     if torch is not None:
         tf, aten = torch.nn.functional, torch.ops.aten
-        for layout, fmt in (("torch", torch.contiguous_format), ("torch_cl", torch.channels_last)):
-            tx = torch.from_numpy(x).contiguous(memory_format=fmt)
-            tgrad = torch.from_numpy(grad).contiguous(memory_format=fmt)
+        for layout, tx, tgrad in _torch_layouts(torch, x, grad):
             if which == "forward":
                 impls[layout] = lambda tx=tx: tf.avg_pool2d(tx, k, s, p).numpy()
             else:
@@ -133,7 +129,7 @@ def _avg_pool(x, k, s, p, which):
 
 
 def _adaptive_avg(x, which):
-    torch = _torch()
+    torch = torch_or_none()
     grad = np.random.default_rng(1).standard_normal(x.shape[:2] + (1, 1), dtype=np.float32)
     if which == "forward":
         impls = {"convengine": lambda: KP.adaptive_avg_pool_forward(x, (1, 1)),
@@ -143,9 +139,7 @@ def _adaptive_avg(x, which):
                  "numpy": lambda: pooling_functions._adaptive_avg_backward_numpy(grad, x.shape)}
     if torch is not None:
         tf, aten = torch.nn.functional, torch.ops.aten
-        for layout, fmt in (("torch", torch.contiguous_format), ("torch_cl", torch.channels_last)):
-            tx = torch.from_numpy(x).contiguous(memory_format=fmt)
-            tgrad = torch.from_numpy(grad).contiguous(memory_format=fmt)
+        for layout, tx, tgrad in _torch_layouts(torch, x, grad):
             if which == "forward":
                 impls[layout] = lambda tx=tx: tf.adaptive_avg_pool2d(tx, 1).numpy()
             else:
@@ -231,7 +225,7 @@ def _activation(name, which):
         impls = {"convengine": lambda: fwd(x), "numpy": lambda: np_fwd(x)}
     else:
         impls = {"convengine": lambda: bwd(g, x, y)}
-    torch = _torch()
+    torch = torch_or_none()
     if torch is not None:
         layouts = [("torch", torch.contiguous_format)]
         if dim is not None:  # only softmax cares: channels_last makes dim 1 contiguous
@@ -256,7 +250,7 @@ def all_cases():
 
 def set_threads(n):
     ce.set_num_threads(n)
-    torch = _torch()
+    torch = torch_or_none()
     if torch is not None:
         torch.set_num_threads(n)
 
@@ -343,7 +337,7 @@ def main(argv=None):
     parser.add_argument("--no-reference", action="store_true", help="skip the NumPy reference")
     args = parser.parse_args(argv)
     print(f"convengine {ce.__version__}, ISA {ce._C.isa()}; torch "
-          f"{getattr(_torch(), '__version__', 'not installed')}")
+          f"{getattr(torch_or_none(), '__version__', 'not installed')}")
     run(args.threads, args.filter, not args.no_reference)
 
 
