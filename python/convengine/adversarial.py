@@ -22,7 +22,7 @@ import numpy as np
 
 from .autograd import enable_grad, no_grad
 from .nn.modules.loss import CrossEntropyLoss
-from .nn.modules.module import Module
+from .nn.modules.module import Module, frozen_eval
 from .tensor import Tensor
 
 __all__ = ["fgsm", "pgd", "accuracy_vs_epsilon", "Attack", "input_gradient"]
@@ -101,31 +101,6 @@ def _as_dtype(x):
 
 # ----- the gradient with respect to the input ----------------------------------------------------
 
-class _AttackMode:
-    """Eval mode, frozen parameters (restored on exit)."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        model = self.model
-        self.modes = [(m, m.training) for m in model.modules()] if isinstance(model, Module) \
-            else []
-        self.flags = [(p, p.requires_grad) for p in model.parameters()] \
-            if isinstance(model, Module) else []
-        if isinstance(model, Module):
-            model.eval()
-        for p, _ in self.flags:
-            p.requires_grad = False
-        return self
-
-    def __exit__(self, *exc_info):
-        for m, mode in self.modes:
-            m.training = mode
-        for p, flag in self.flags:
-            p.requires_grad = flag
-
-
 def _loss_and_grad(model, x, y, loss_fn):
     """(loss value, d loss / d x) for an ndarray x; the model already in attack mode."""
     xt = Tensor(np.ascontiguousarray(x), requires_grad=True)
@@ -144,7 +119,7 @@ def input_gradient(model, x, y, loss_fn=None):
     _check_model(model, op)
     xa = _as_array(x, "x", op)
     ya = _as_labels(y, xa.shape[0], op)
-    with _AttackMode(model):
+    with frozen_eval(model):
         return _loss_and_grad(model, xa, ya, loss_fn or CrossEntropyLoss())[1]
 
 
@@ -159,7 +134,7 @@ def fgsm(model, x, y, eps, loss_fn=None, targeted=False, clip=None):
     ya = _as_labels(y, xa.shape[0], op)
     eps = _check_eps(eps, op)
     clip = _check_clip(clip, op)
-    with _AttackMode(model):
+    with frozen_eval(model):
         _, grad = _loss_and_grad(model, xa, ya, loss_fn or CrossEntropyLoss())
     step = -eps if targeted else eps
     adv = xa + step * np.sign(grad).astype(xa.dtype)
@@ -216,7 +191,7 @@ def pgd(model, x, y, eps, alpha=None, steps=10, norm="linf", loss_fn=None, targe
     if clip is not None:
         adv = np.clip(adv, *clip)
     sign = -1.0 if targeted else 1.0
-    with _AttackMode(model):
+    with frozen_eval(model):
         for _ in range(int(steps)):
             _, grad = _loss_and_grad(model, adv.astype(xa.dtype), ya, loss_fn)
             grad = grad.astype(np.float64)
@@ -233,6 +208,19 @@ def pgd(model, x, y, eps, alpha=None, steps=10, norm="linf", loss_fn=None, targe
 _ATTACKS = {"fgsm": fgsm, "pgd": pgd}
 
 
+def _resolve_attack(method, op, name):
+    """An attack given by name ("fgsm", "pgd") or as a callable, as the callable."""
+    if isinstance(method, str):
+        if method not in _ATTACKS:
+            raise ValueError(f"{op}: {name} must be one of {sorted(_ATTACKS)} or a callable, "
+                             f"got {method!r}")
+        return _ATTACKS[method]
+    if not callable(method):
+        raise TypeError(f"{op}: {name} must be a name or a callable, got "
+                        f"{type(method).__name__}")
+    return method
+
+
 class Attack:
     """A configured attack: Attack("pgd", eps=0.03, steps=5)(model, x, y) -> x_adv.
 
@@ -241,14 +229,7 @@ class Attack:
     """
 
     def __init__(self, method="pgd", **kwargs):
-        if isinstance(method, str):
-            if method not in _ATTACKS:
-                raise ValueError(f"Attack: method must be one of {sorted(_ATTACKS)} or a "
-                                 f"callable, got {method!r}")
-            method = _ATTACKS[method]
-        elif not callable(method):
-            raise TypeError(f"Attack: method must be a name or a callable, got "
-                            f"{type(method).__name__}")
+        method = _resolve_attack(method, "Attack", "method")
         if "eps" not in kwargs:
             raise ValueError("Attack: eps is required")
         self.method, self.kwargs = method, kwargs
@@ -285,13 +266,7 @@ def accuracy_vs_epsilon(model, x, y=None, epsilons=(0.0, 0.01, 0.02, 0.05, 0.1),
     """
     op = "accuracy_vs_epsilon"
     _check_model(model, op)
-    if isinstance(attack, str):
-        if attack not in _ATTACKS:
-            raise ValueError(f"{op}: attack must be one of {sorted(_ATTACKS)} or a callable, "
-                             f"got {attack!r}")
-        attack = _ATTACKS[attack]
-    elif not callable(attack):
-        raise TypeError(f"{op}: attack must be a name or a callable, got {type(attack).__name__}")
+    attack = _resolve_attack(attack, op, "attack")
     if isinstance(epsilons, numbers.Real):
         epsilons = [epsilons]
     epsilons = [_check_eps(e, op, "epsilons") for e in epsilons]
@@ -312,7 +287,7 @@ def accuracy_vs_epsilon(model, x, y=None, epsilons=(0.0, 0.01, 0.02, 0.05, 0.1),
                 raise ValueError(f"{op}: y must be class labels (N,) of a classifier, got shape "
                                  f"{labels.shape}")
             xb_adv = xb if eps == 0 else attack(model, xb, labels, eps=eps, **attack_kwargs)
-            with _AttackMode(model), no_grad():
+            with frozen_eval(model), no_grad():
                 out = model(xb_adv if isinstance(xb_adv, Tensor) else Tensor(xb_adv))
             pred = out.data.reshape(out.shape[0], out.shape[1], -1).sum(axis=2).argmax(axis=1)
             correct += int((pred == labels).sum())

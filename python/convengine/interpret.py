@@ -33,7 +33,7 @@ import numpy as np
 
 from .autograd import enable_grad, no_grad
 from .nn import functional as F
-from .nn.modules.module import Module
+from .nn.modules.module import Module, frozen_eval
 from .tensor import Tensor
 
 __all__ = ["GradCAM", "GradCAMPlusPlus", "overlay"]
@@ -121,14 +121,9 @@ class GradCAM:
             captured["A"] = leaf
             return leaf
 
-        modes = [(m, m.training) for m in self.model.modules()]
-        flags = [(p, p.requires_grad) for p in self.model.parameters()]
         handle = self.target_layer.register_forward_hook(hook)
         try:
-            self.model.eval()
-            for p, _ in flags:
-                p.requires_grad = False
-            with enable_grad():
+            with frozen_eval(self.model), enable_grad():
                 out = self.model(x)
                 if "A" not in captured:
                     raise ValueError(f"{self.name}: target_layer was not called in the model's "
@@ -148,10 +143,6 @@ class GradCAM:
                 out.backward(seed)
         finally:
             handle.remove()
-            for m, mode in modes:
-                m.training = mode
-            for p, flag in flags:
-                p.requires_grad = flag
         grads = A.grad.data if A.grad is not None else np.zeros_like(A.data)
         self.activations, self.gradients = A.data, grads
         self.logits, self.targets = out.data, targets

@@ -6,6 +6,7 @@ names PyTorch uses ("features.0.weight", "bn.running_mean", ...).
 """
 
 import collections
+import contextlib
 import itertools
 
 import numpy as np
@@ -464,3 +465,24 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
+
+
+@contextlib.contextmanager
+def frozen_eval(model):
+    """Eval mode with no parameter requiring grad, both restored on exit: for gradients with
+    respect to the input (attacks, class-activation maps). Anything but a Module is left as is."""
+    if not isinstance(model, Module):
+        yield model
+        return
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.eval()
+        for p, _ in flags:
+            p.requires_grad = False
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+        for p, flag in flags:
+            p.requires_grad = flag
