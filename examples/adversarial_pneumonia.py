@@ -22,7 +22,7 @@ import numpy as np
 
 import convengine as ce
 from convengine import data, nn, optim
-from convengine.adversarial import accuracy_vs_epsilon, fgsm, pgd
+from convengine.adversarial import accuracy_vs_epsilon, pgd
 from convengine.data.datasets import MedMNIST
 from convengine.models import small_cnn
 from convengine.tensor import Tensor
