@@ -7,6 +7,7 @@
 #include "activation/activation.h"
 #include "array_checks.h"
 #include "bindings.h"
+#include "elementwise_binders.h"
 
 namespace convengine::bindings {
 
@@ -17,60 +18,6 @@ GeluApproximation parse_approximate(const std::string& name, const char* op) {
     if (name == "tanh") return GeluApproximation::tanh;
     throw py::value_error(std::string(op) + ": argument 'approximate' must be 'none' or 'tanh', got '" +
                           name + "'");
-}
-
-// The array work every element-wise binder shares: checks x, allocates `out` (or checks the
-// one given) and runs kernel(x, out, n) without the GIL; kernel returns the engine's Status.
-template <typename Kernel>
-FloatArray run_forward(const py::handle& x_obj, const py::object& out, const char* op,
-                       Kernel kernel) {
-    FloatArray x = require_float32(x_obj, op, "x");
-    FloatArray result = output_for(out, x, {&x}, op);
-    const float* px = x.data();
-    float* po = result.mutable_data();
-    const int64_t n = x.size();
-    call_engine([&] { return kernel(px, po, n); });
-    return result;
-}
-
-// Likewise for a backward pass: kernel(grad, saved, out, n), `saved` being x or y.
-template <typename Kernel>
-FloatArray run_backward(const py::handle& grad_obj, const py::handle& saved_obj,
-                        const py::object& out, const char* op, const char* saved_name,
-                        Kernel kernel) {
-    FloatArray grad = require_float32(grad_obj, op, "grad");
-    FloatArray saved = require_float32(saved_obj, op, saved_name);
-    require_same_shape(grad, "grad", saved, saved_name, op);
-    FloatArray result = output_for(out, saved, {&grad, &saved}, op);
-    const float* pg = grad.data();
-    const float* ps = saved.data();
-    float* po = result.mutable_data();
-    const int64_t n = saved.size();
-    call_engine([&] { return kernel(pg, ps, po, n); });
-    return result;
-}
-
-// Binders for the kernels without a parameter: out = kernel(x), out = kernel(grad, saved).
-template <typename Kernel>
-void bind_forward(py::module_& m, const char* name, Kernel kernel, const char* doc) {
-    m.def(
-        name,
-        [name, kernel](const py::handle& x, const py::object& out) {
-            return run_forward(x, out, name, kernel);
-        },
-        py::arg("x"), py::arg("out") = py::none(), doc);
-}
-
-template <typename Kernel>
-void bind_backward(py::module_& m, const char* name, const char* saved_name, Kernel kernel,
-                   const char* doc) {
-    m.def(
-        name,
-        [name, saved_name, kernel](const py::handle& grad, const py::handle& saved,
-                                   const py::object& out) {
-            return run_backward(grad, saved, out, name, saved_name, kernel);
-        },
-        py::arg("grad"), py::arg(saved_name), py::arg("out") = py::none(), doc);
 }
 
 // (outer, dim, inner) of a shape for a softmax along `dim` (negative counts from the end; a

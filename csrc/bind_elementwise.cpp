@@ -3,6 +3,7 @@
 #include "array_checks.h"
 #include "bindings.h"
 #include "elementwise/elementwise.h"
+#include "elementwise_binders.h"
 
 namespace convengine::bindings {
 
@@ -25,21 +26,6 @@ void bind_binary(py::module_& m, const char* name, BinaryOp op, const char* doc)
           py::arg("a"), py::arg("b"), py::arg("out") = py::none(), doc);
 }
 
-template <typename Kernel>
-void bind_unary(py::module_& m, const char* name, Kernel kernel, const char* doc) {
-    m.def(name,
-          [name, kernel](const py::handle& x_obj, const py::object& out) {
-              FloatArray x = require_float32(x_obj, name, "x");
-              FloatArray result = output_for(out, x, {&x}, name);
-              const float* px = x.data();
-              float* po = result.mutable_data();
-              const int64_t n = x.size();
-              call_engine([&] { return kernel(px, po, n); });
-              return result;
-          },
-          py::arg("x"), py::arg("out") = py::none(), doc);
-}
-
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
@@ -47,24 +33,10 @@ void bind_elementwise(py::module_& m) {
     bind_binary(m, "sub", BinaryOp::sub, "out = a - b (float32, equal shapes).");
     bind_binary(m, "mul", BinaryOp::mul, "out = a * b (float32, equal shapes).");
     bind_binary(m, "div", BinaryOp::div, "out = a / b (float32, equal shapes).");
-    bind_unary(m, "relu", relu, "out = max(x, 0); NaN stays NaN.");
-    bind_unary(m, "exp", convengine::exp, "out = exp(x), within 2 ulp.");
+    bind_forward(m, "relu", relu, "out = max(x, 0); NaN stays NaN.");
+    bind_forward(m, "exp", convengine::exp, "out = exp(x), within 2 ulp.");
 
-    m.def("relu_backward",
-          [](const py::handle& grad_obj, const py::handle& x_obj, const py::object& out) {
-              FloatArray grad = require_float32(grad_obj, "relu_backward", "grad");
-              FloatArray x = require_float32(x_obj, "relu_backward", "x");
-              require_same_shape(grad, "grad", x, "x", "relu_backward");
-              FloatArray result = output_for(out, x, {&grad, &x}, "relu_backward");
-              const float* pg = grad.data();
-              const float* px = x.data();
-              float* po = result.mutable_data();
-              const int64_t n = x.size();
-              call_engine([&] { return relu_backward(pg, px, po, n); });
-              return result;
-          },
-          py::arg("grad"), py::arg("x"), py::arg("out") = py::none(),
-          "out = grad where x > 0, else 0.");
+    bind_backward(m, "relu_backward", "x", relu_backward, "out = grad where x > 0, else 0.");
 
     m.def("axpy",
           [](float alpha, const py::handle& x_obj, const py::handle& y_obj) {
