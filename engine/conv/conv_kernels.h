@@ -34,9 +34,6 @@ struct Im2colSource {
     int64_t image_stride;  // floats from one image to the next
 };
 
-// A packer with SgemmBSource's signature (gemm/gemm.h): writes rows [k0, k0 + kc) x columns
-// [j0, j0 + nc) of op(B) as ceil(nc / nr) k-major micro-panels of kc x nr floats (columns past
-// nc zero). ctx is an Im2colSource.
 // Rows of the direct (packing-free) convolution micro-kernel: output rows (od, oh) in
 // [od0, od1) x [oh0, oh1) of one image, for one block of `oc_valid` output
 // channels (oc_valid <= 16 * oc_vecs), from a zero-padded band of the input.
@@ -97,6 +94,9 @@ struct FlippedWeights {
     int64_t Cg, T;
 };
 
+// A packer with SgemmBSource's signature (gemm/gemm.h): writes rows [k0, k0 + kc) x columns
+// [j0, j0 + nc) of op(B) as ceil(nc / nr) k-major micro-panels of kc x nr floats (columns past
+// nc zero). ctx is an Im2colSource.
 using ConvPackB = void (*)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
                            int nr, float* dst);
 
