@@ -6,9 +6,8 @@ kernel_size - 1) mirrored by a deconvolutional decoder, with three shortcuts tha
 input, the 2nd and the 4th encoder outputs back onto the decoder (outputs match the input size).
 """
 
-import numbers
-
 from .. import nn
+from ._checks import positive_int
 
 __all__ = ["DnCNN", "dncnn", "REDCNN", "redcnn"]
 
@@ -20,10 +19,7 @@ def _check(op, dims, **ints):
     if dims not in (2, 3):
         raise ValueError(f"{op}: dims must be 2 or 3, got {dims!r}")
     for name, value in ints.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__}")
-        if value <= 0:
-            raise ValueError(f"{op}: {name} must be positive, got {value}")
+        positive_int(value, name, op)
 
 
 class DnCNN(nn.Module):

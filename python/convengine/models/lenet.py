@@ -8,9 +8,8 @@ For 28x28 inputs (MNIST) the feature maps are 28 -> 14 -> 10 -> 5, as in the pap
 without padding); the adaptive pool lets other sizes (>= 16) through unchanged in layout.
 """
 
-import numbers
-
 from .. import nn
+from ._checks import positive_int
 
 __all__ = ["LeNet", "lenet"]
 
@@ -18,11 +17,8 @@ __all__ = ["LeNet", "lenet"]
 class LeNet(nn.Module):
     def __init__(self, in_channels=1, num_classes=10):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("num_classes", num_classes)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"LeNet: {name} must be an int, got {type(value).__name__}")
-            if value <= 0:
-                raise ValueError(f"LeNet: {name} must be positive, got {value}")
+        positive_int(in_channels, "in_channels", "LeNet")
+        positive_int(num_classes, "num_classes", "LeNet")
         self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=2)
         self.conv2 = nn.Conv2d(6, 16, 5)
         self.pool = nn.MaxPool2d(2)

@@ -12,9 +12,8 @@ Shapes (2D, input (N, C, H, W)): stem conv 7x7/2 + max pool 3x3/2 -> H/4; layer2
 again -> H/32; global average pool -> (N, 512) -> fc -> (N, num_classes).
 """
 
-import numbers
-
 from .. import nn
+from ._checks import positive_int
 
 __all__ = ["BasicBlock", "ResNet", "resnet18", "resnet34", "resnet18_3d", "resnet34_3d"]
 
@@ -48,14 +47,6 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-def _check_positive_int(value, name, op):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{op}: {name} must be positive, got {value}")
-    return int(value)
-
-
 class ResNet(nn.Module):
     """A BasicBlock ResNet with torchvision's layout.
 
@@ -74,10 +65,10 @@ class ResNet(nn.Module):
             raise ValueError(f"{op}: dims must be 2 or 3, got {dims!r}")
         if not isinstance(layers, (tuple, list)) or len(layers) != 4:
             raise ValueError(f"{op}: layers must be 4 block counts, got {layers!r}")
-        layers = [_check_positive_int(n, "layers", op) for n in layers]
-        num_classes = _check_positive_int(num_classes, "num_classes", op)
-        in_channels = _check_positive_int(in_channels, "in_channels", op)
-        width = _check_positive_int(width, "width", op)
+        layers = [positive_int(n, "layers", op) for n in layers]
+        num_classes = positive_int(num_classes, "num_classes", op)
+        in_channels = positive_int(in_channels, "in_channels", op)
+        width = positive_int(width, "width", op)
         conv, bn, maxpool, gap = _LAYERS[dims]
         self.dims = dims
         self.inplanes = width

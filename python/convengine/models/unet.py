@@ -12,10 +12,9 @@ upsampling followed by a 3x3 convolution). Spatial sizes must be divisible by 2*
 State dict keys: encoders.{l}.*, bottleneck.*, ups.{l}.*, decoders.{l}.*, head.*.
 """
 
-import numbers
-
 from .. import nn
 from ..functional import cat
+from ._checks import positive_int
 
 __all__ = ["UNet", "unet", "unet3d"]
 
@@ -34,14 +33,6 @@ def _double_conv(dims, cin, cout, batch_norm):
     return nn.Sequential(*layers)
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"UNet: {name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"UNet: {name} must be positive, got {value}")
-    return int(value)
-
-
 class UNet(nn.Module):
     """See the module docstring. batch_norm=False uses biased convolutions instead of BN."""
 
@@ -52,10 +43,10 @@ class UNet(nn.Module):
             raise ValueError(f"UNet: dims must be 2 or 3, got {dims!r}")
         if up_mode not in ("transpose", "upsample"):
             raise ValueError(f"UNet: up_mode must be 'transpose' or 'upsample', got {up_mode!r}")
-        in_channels = _positive_int(in_channels, "in_channels")
-        num_classes = _positive_int(num_classes, "num_classes")
-        depth = _positive_int(depth, "depth")
-        base_width = _positive_int(base_width, "base_width")
+        in_channels = positive_int(in_channels, "in_channels", "UNet")
+        num_classes = positive_int(num_classes, "num_classes", "UNet")
+        depth = positive_int(depth, "depth", "UNet")
+        base_width = positive_int(base_width, "base_width", "UNet")
         conv, _, pool, convt, linear_mode = _LAYERS[dims]
         self.dims, self.depth, self.up_mode = dims, depth, up_mode
         widths = [base_width * 2 ** level for level in range(depth + 1)]
